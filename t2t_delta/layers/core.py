@@ -1,0 +1,95 @@
+"""Basic building blocks as `tf.Module`s: dense, layer norm, embedding, dropout.
+
+Variables are float32 and created in `__init__`; the computation runs in the dtype of
+the input (variables are cast), so the same modules serve float32 and bfloat16.
+"""
+
+import math
+
+import tensorflow as tf
+
+
+def glorot_uniform(shape, fan_in, fan_out, seed):
+  """Stateless Glorot-uniform initial value for a variable of `shape`."""
+  limit = math.sqrt(6.0 / (fan_in + fan_out))
+  return tf.random.stateless_uniform(shape, seed, -limit, limit, dtype=tf.float32)
+
+
+class SeedSequence:
+  """Hands out distinct stateless seeds for variable initialisation, from one int."""
+
+  def __init__(self, seed):
+    self._seed = int(seed)
+    self._count = 0
+
+  def __call__(self):
+    self._count += 1
+    return tf.constant([self._seed, self._count], tf.int32)
+
+
+def default_init_seeds():
+  return SeedSequence(0)
+
+
+class Dense(tf.Module):
+  """y = x W + b over the last axis. x: [..., in_dim] -> [..., out_dim]."""
+
+  def __init__(self, in_dim, out_dim, use_bias=True, init_scale=1.0, seeds=None,
+               name=None):
+    super().__init__(name=name)
+    seeds = seeds or default_init_seeds()
+    self.in_dim, self.out_dim = in_dim, out_dim
+    self.kernel = tf.Variable(
+        init_scale * glorot_uniform([in_dim, out_dim], in_dim, out_dim, seeds()),
+        name='kernel')
+    self.bias = tf.Variable(tf.zeros([out_dim]), name='bias') if use_bias else None
+
+  def __call__(self, x):
+    y = tf.matmul(x, tf.cast(self.kernel, x.dtype)) if x.shape.rank == 2 else tf.einsum(
+        '...i,io->...o', x, tf.cast(self.kernel, x.dtype))
+    if self.bias is not None:
+      y += tf.cast(self.bias, x.dtype)
+    return y
+
+
+class LayerNorm(tf.Module):
+  """Layer normalisation over the last axis (statistics in float32)."""
+
+  def __init__(self, dim, epsilon=1e-6, name=None):
+    super().__init__(name=name)
+    self.epsilon = epsilon
+    self.scale = tf.Variable(tf.ones([dim]), name='scale')
+    self.offset = tf.Variable(tf.zeros([dim]), name='offset')
+
+  def __call__(self, x):
+    x32 = tf.cast(x, tf.float32)
+    mean, variance = tf.nn.moments(x32, axes=[-1], keepdims=True)
+    y = (x32 - mean) * tf.math.rsqrt(variance + self.epsilon)
+    return tf.cast(y * self.scale + self.offset, x.dtype)
+
+
+class Embedding(tf.Module):
+  """Token ids [...] -> vectors [..., dim]."""
+
+  def __init__(self, vocab_size, dim, seeds=None, name=None):
+    super().__init__(name=name)
+    seeds = seeds or default_init_seeds()
+    self.vocab_size, self.dim = vocab_size, dim
+    self.table = tf.Variable(
+        tf.random.stateless_normal([vocab_size, dim], seeds(), stddev=dim ** -0.5),
+        name='table')
+
+  def __call__(self, ids, dtype=tf.float32):
+    return tf.cast(tf.gather(self.table, ids), dtype)
+
+
+def dropout(x, rate, seed, training):
+  """Inverted dropout with a stateless seed; identity when not training or rate == 0."""
+  if not training or rate == 0.0:
+    return x
+  return tf.nn.experimental.stateless_dropout(x, rate=rate, seed=seed)
+
+
+def split_seed(seed, num):
+  """[2] int32 seed -> `num` independent [2] int32 seeds (a [num, 2] tensor)."""
+  return tf.random.experimental.stateless_split(seed, num)

@@ -1,0 +1,71 @@
+"""The model interface shared by every registered model.
+
+A model is a `tf.Module` built from a problem (for shapes) and gin-configured
+hyper-parameters. Calling it on a batch returns per-example terms in **nats**; how those
+terms become a loss is decided in `t2t_delta.objectives`, and how they become reported
+metrics in `t2t_delta.train.metrics`, so that no model re-implements either.
+
+    out = model(features, training=True, seed=seed)
+    out['distortion']       # [B] -E_q log p(x|z)          (nats per example)
+    out['rate']             # [B] KL(q(z|x) || p(z))        (nats per example; 0 without latents)
+    out['rate_per_group']   # [B, G] rate split over latent groups, for free bits (optional)
+    out['aux_loss']         # [B] loss of parts trained on stop-gradient inputs (optional),
+                            #     e.g. the auxiliary prior's NLL; added to the objective as is
+    out['extras']           # dict name -> [B] nats, extra reported terms (optional),
+                            #     e.g. 'rate_aux' = -log p_aux(z) - H(q) estimate
+"""
+
+import tensorflow as tf
+
+
+class Model(tf.Module):
+  """Base class of registered models.
+
+  Subclasses implement `__call__(features, training, seed)` returning the dict above.
+  Latent-variable models also implement `encode`, `prior` and `decode`.
+  """
+
+  has_latents = False
+  registered_name = None
+
+  def __init__(self, problem, name=None):
+    super().__init__(name=name or type(self).__name__)
+    self.problem = problem
+
+  def __call__(self, features, training, seed):
+    raise NotImplementedError
+
+  def committed_rate(self):
+    """Minimum rate (nats per example) guaranteed by construction, or None."""
+    return None
+
+  def summary(self):
+    """One line: name, parameter count."""
+    count = sum(int(tf.size(v)) for v in self.trainable_variables)
+    return f'{self.registered_name or type(self).__name__}: {count:,} parameters'
+
+
+class LatentVariableModel(Model):
+  """A model with a posterior q(z|x), a prior p(z) and a likelihood p(x|z)."""
+
+  has_latents = True
+
+  def encode(self, features, training, seed):
+    """Posterior q(z|x) as a `tfd.Distribution` with event shape [n, d] (or [d])."""
+    raise NotImplementedError
+
+  def prior(self):
+    """Prior p(z) as a `tfd.Distribution` with the posterior's event shape."""
+    raise NotImplementedError
+
+  def decode(self, features, z, training, seed):
+    """Likelihood p(x|z) as a `tfd.Distribution` over the features' data tensor."""
+    raise NotImplementedError
+
+  def posterior_mean(self, features):
+    """[B, ...] posterior means (deterministic, eval mode), for probes and plots."""
+    return self.encode(features, training=False, seed=tf.constant([0, 0])).mean()
+
+
+def count_parameters(module):
+  return sum(int(tf.size(v)) for v in module.trainable_variables)
