@@ -93,3 +93,23 @@ def dropout(x, rate, seed, training):
 def split_seed(seed, num):
   """[2] int32 seed -> `num` independent [2] int32 seeds (a [num, 2] tensor)."""
   return tf.random.experimental.stateless_split(seed, num)
+
+
+class Conv2D(tf.Module):
+  """2-D convolution, NHWC. x: [B, H, W, in] -> [B, H', W', out]."""
+
+  def __init__(self, in_channels, out_channels, kernel_size=3, strides=1, padding='SAME',
+               seeds=None, name=None):
+    super().__init__(name=name)
+    seeds = seeds or default_init_seeds()
+    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    self.strides, self.padding = strides, padding
+    fan_in, fan_out = kh * kw * in_channels, kh * kw * out_channels
+    self.kernel = tf.Variable(
+        glorot_uniform([kh, kw, in_channels, out_channels], fan_in, fan_out, seeds()),
+        name='kernel')
+    self.bias = tf.Variable(tf.zeros([out_channels]), name='bias')
+
+  def __call__(self, x):
+    y = tf.nn.conv2d(x, tf.cast(self.kernel, x.dtype), self.strides, self.padding)
+    return y + tf.cast(self.bias, x.dtype)

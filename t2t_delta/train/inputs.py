@@ -1,0 +1,104 @@
+"""Input pipelines: the training stream (resumable) and whole-split evaluation batches.
+
+Batch sizes are *examples per global step*; each input pipeline (host) produces its
+share, `global_batch // num_input_pipelines`, which the strategy splits over its local
+replicas.
+
+Training stream. The example at global position g (g = step · global_batch + i) is
+fixed by the seed alone, so resuming at step s continues exactly where the run stopped:
+
+* in-memory problems: epoch e = g // N, index = a stateless permutation (seed, e) of
+  g mod N (`tf.random.experimental.index_shuffle`); reaching any position is O(1);
+* streaming problems: each epoch is shuffled with a per-epoch seed through a bounded
+  buffer; resuming skips to the position within the current epoch.
+
+Evaluation covers the whole split: the last batch is padded to the static batch size
+and carries a `weight` feature (1 real, 0 padding) that metrics use.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+SHUFFLE_BUFFER = 10000
+
+
+def _pipeline_info(input_context):
+  if input_context is None:
+    return 0, 1
+  return input_context.input_pipeline_id, input_context.num_input_pipelines
+
+
+def train_dataset(problem, global_batch, seed, start_step=0, input_context=None):
+  """Infinite dataset of training batches [global_batch / num_pipelines, ...]."""
+  pipeline_id, num_pipelines = _pipeline_info(input_context)
+  if global_batch % num_pipelines:
+    raise ValueError(f'global batch {global_batch} is not divisible by the '
+                     f'{num_pipelines} input pipelines.')
+  local_batch = global_batch // num_pipelines
+  arrays = problem.arrays('train')
+  if arrays is not None:
+    ds = _in_memory_stream(arrays, global_batch, local_batch, pipeline_id, seed,
+                           start_step)
+  else:
+    ds = _streaming_stream(problem, global_batch, local_batch, pipeline_id,
+                           num_pipelines, seed, start_step)
+  return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _in_memory_stream(arrays, global_batch, local_batch, pipeline_id, seed, start_step):
+  n = len(next(iter(arrays.values())))
+  tensors = {k: tf.constant(v) for k, v in arrays.items()}
+  seed = int(seed)
+
+  def batch_for_step(step):
+    offsets = tf.range(local_batch, dtype=tf.int64) + pipeline_id * local_batch
+    g = step * global_batch + offsets
+    epoch = g // n
+    position = g % n
+    seeds = tf.stack([tf.fill(tf.shape(epoch), tf.constant(seed, tf.int64)), epoch,
+                      tf.zeros_like(epoch)], axis=1)
+    # The raw op takes one [3] seed per index (the public wrapper pads a [2] seed).
+    index = tf.raw_ops.RandomIndexShuffle(index=position, seed=seeds,
+                                          max_index=tf.constant(n - 1, tf.int64))
+    return {k: tf.gather(v, index) for k, v in tensors.items()}
+
+  return tf.data.Dataset.range(start_step, np.iinfo(np.int64).max).map(
+      batch_for_step, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def _streaming_stream(problem, global_batch, local_batch, pipeline_id, num_pipelines,
+                      seed, start_step):
+  del global_batch
+  examples = problem.examples('train').shard(num_pipelines, pipeline_id)
+  n = problem.num_examples('train')
+  per_pipeline = n // num_pipelines if n else None
+  start = start_step * local_batch
+  start_epoch, skip = divmod(start, per_pipeline) if per_pipeline else (0, start)
+
+  def one_epoch(epoch):
+    epoch_seed = tf.constant(int(seed) * 1000003, tf.int64) + epoch
+    return examples.shuffle(SHUFFLE_BUFFER, seed=epoch_seed,
+                            reshuffle_each_iteration=False)
+
+  ds = tf.data.Dataset.range(start_epoch, np.iinfo(np.int64).max).flat_map(one_epoch)
+  return ds.skip(skip).batch(local_batch, drop_remainder=True)
+
+
+def eval_dataset(problem, split, global_batch, input_context=None):
+  """Finite dataset of padded batches covering the whole split once, with `weight`."""
+  pipeline_id, num_pipelines = _pipeline_info(input_context)
+  local_batch = global_batch // num_pipelines
+  examples = problem.examples(split).shard(num_pipelines, pipeline_id)
+  examples = examples.map(lambda ex: dict(ex, weight=tf.constant(1.0)))
+  spec = dict(problem.feature_spec(), weight=tf.TensorSpec([], tf.float32))
+
+  def pad(batch):
+    size = tf.shape(batch['weight'])[0]
+    out = {}
+    for key, value in batch.items():
+      paddings = [[0, local_batch - size]] + [[0, 0]] * (value.shape.rank - 1)
+      out[key] = tf.ensure_shape(tf.pad(value, paddings),
+                                 [local_batch] + list(spec[key].shape))
+    return out
+
+  return examples.batch(local_batch).map(pad).prefetch(tf.data.AUTOTUNE)

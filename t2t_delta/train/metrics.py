@@ -1,0 +1,102 @@
+"""Reported metrics: nats per example -> the problem's unit, and `metrics.jsonl`.
+
+All conversions happen here. For a split, every term is the ratio of sums over the
+whole split: Σ nats / Σ units (dimensions for images, tokens for text), then divided by
+ln 2 for bits. So −ELBO = distortion + rate holds exactly in every unit.
+
+Reported keys (values in `unit` unless the key says otherwise):
+  nelbo, rate, distortion          −ELBO = D + R under the model's prior
+  committed_rate                   δ, for models that have one
+  nelbo_aux, rate_aux              the same under the auxiliary prior, when present
+  rate_bits_per_example, distortion_bits_per_example, nelbo_bits_per_example
+                                   bits per image / sentence (the paper's RD plots)
+"""
+
+import json
+import math
+import os
+
+import numpy as np
+import tensorflow as tf
+
+
+def batch_sums(problem, features, out):
+  """Per-batch sums (weighted by features['weight'] if present) of every term, in nats.
+
+  Returns a dict of scalars: 'count', 'units', 'distortion', 'rate' and each extra.
+  """
+  weight = features.get('weight')
+  batch = tf.shape(out['distortion'])[0]
+  if weight is None:
+    weight = tf.ones([batch], tf.float32)
+  weight = tf.cast(weight, tf.float32)
+  units = tf.cast(problem.units_per_example(features), tf.float32)
+  sums = {'count': tf.reduce_sum(weight), 'units': tf.reduce_sum(weight * units)}
+  terms = {'distortion': out['distortion'], 'rate': out['rate']}
+  terms.update(out.get('extras', {}))
+  for key, value in terms.items():
+    sums[key] = tf.reduce_sum(weight * tf.cast(value, tf.float32))
+  return sums
+
+
+def summarize(problem, sums, step, split):
+  """Totals over a split (dict of floats, in nats) -> a metrics.jsonl record."""
+  units = float(sums['units'])
+  count = max(float(sums['count']), 1e-12)
+  to_unit = lambda nats: problem.nats_to_unit(float(nats), units)
+  record = {'step': int(step), 'split': split, 'unit': problem.unit,
+            'num_examples': int(round(float(sums['count'])))}
+  distortion, rate = float(sums['distortion']), float(sums['rate'])
+  record['nelbo'] = to_unit(distortion + rate)
+  record['rate'] = to_unit(rate)
+  record['distortion'] = to_unit(distortion)
+  for key in sorted(sums):
+    if key in ('count', 'units', 'distortion', 'rate'):
+      continue
+    record[key] = to_unit(sums[key])
+  if 'rate_aux' in sums:
+    record['nelbo_aux'] = to_unit(distortion + float(sums['rate_aux']))
+  bits = lambda nats: float(nats) / count / math.log(2.0)
+  record['rate_bits_per_example'] = bits(rate)
+  record['distortion_bits_per_example'] = bits(distortion)
+  record['nelbo_bits_per_example'] = bits(distortion + rate)
+  return record
+
+
+def to_numpy(sums):
+  return {k: float(np.asarray(v)) for k, v in sums.items()}
+
+
+def add(totals, sums):
+  for key, value in sums.items():
+    totals[key] = totals.get(key, 0.0) + float(value)
+  return totals
+
+
+def append_jsonl(path, record):
+  """Append one JSON line and flush it to disk."""
+  with open(path, 'a') as f:
+    f.write(json.dumps(record, sort_keys=True) + '\n')
+    f.flush()
+    os.fsync(f.fileno())
+
+
+def read_jsonl(path):
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def format_record(record):
+  """One human-readable line."""
+  unit = record['unit']
+  parts = [f"[{record['split']} @ step {record['step']}]",
+           f"-ELBO {record['nelbo']:.4f} {unit}",
+           f"rate {record['rate']:.4f}", f"distortion {record['distortion']:.4f}"]
+  if 'committed_rate' in record:
+    parts.append(f"committed {record['committed_rate']:.4f}")
+  if 'nelbo_aux' in record:
+    parts.append(f"-ELBO(aux prior) {record['nelbo_aux']:.4f}")
+  parts.append(f"(rate {record['rate_bits_per_example']:.2f} bits/example)")
+  return '  '.join(parts)

@@ -1,0 +1,69 @@
+"""Adam for `tf.Module` models in a custom loop under any `tf.distribute` strategy.
+
+Call `apply_gradients(grads, variables, apply)` in replica context; the gradients are
+summed across replicas (each replica's loss is already divided by the *global* batch,
+so the sum is the mean over the global batch), optionally clipped by global norm, and
+applied identically on every replica. `apply` (bool scalar) skips the update when False
+on any replica; the non-finite guard uses it. `iterations` counts every step, skipped or
+not, and is the run's global step.
+"""
+
+import gin
+import tensorflow as tf
+
+
+@gin.configurable('adam', denylist=['variables', 'learning_rate_fn', 'name'])
+class Adam(tf.Module):
+  """Adam (Kingma & Ba) with bias correction and optional global-norm clipping."""
+
+  def __init__(self, variables, learning_rate_fn, beta1=0.9, beta2=0.999, epsilon=1e-8,
+               clip_norm=None, name='adam'):
+    super().__init__(name=name)
+    self.learning_rate_fn = learning_rate_fn
+    self.beta1, self.beta2, self.epsilon, self.clip_norm = beta1, beta2, epsilon, clip_norm
+    self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False, name='iterations')
+    self.skipped = tf.Variable(0, dtype=tf.int64, trainable=False, name='skipped')
+    with tf.name_scope('slots'):
+      self.m = [tf.Variable(tf.zeros_like(v), trainable=False, name='m') for v in variables]
+      self.v = [tf.Variable(tf.zeros_like(v), trainable=False, name='v') for v in variables]
+
+  def learning_rate(self):
+    """Learning rate of the step about to be taken (schedules count from step 1)."""
+    return self.learning_rate_fn(self.iterations + 1)
+
+  def apply_gradients(self, grads, variables, apply=True):
+    context = tf.distribute.get_replica_context()
+    return context.merge_call(self._apply_cross_replica, args=(grads, variables, apply))
+
+  def _apply_cross_replica(self, strategy, grads, variables, apply):
+    grads = strategy.extended.batch_reduce_to(tf.distribute.ReduceOp.SUM,
+                                              list(zip(grads, variables)))
+    # Apply only if no replica saw a non-finite value (ReduceOp has no MIN: count).
+    failures = strategy.extended.reduce_to(tf.distribute.ReduceOp.SUM,
+                                           1.0 - tf.cast(apply, tf.float32), variables[0])
+    scale = tf.constant(1.0)
+    if self.clip_norm:
+      local = [strategy.experimental_local_results(g)[0] for g in grads]
+      norm = tf.linalg.global_norm(local)
+      scale = tf.minimum(1.0, self.clip_norm / tf.maximum(norm, 1e-12))
+    lr = tf.cast(self.learning_rate(), tf.float32)
+    t = tf.cast(self.iterations + 1, tf.float32)
+    correction = tf.sqrt(1.0 - self.beta2 ** t) / (1.0 - self.beta1 ** t)
+
+    def update(var, grad, m, v, failures):
+      keep = tf.convert_to_tensor(failures) < 0.5
+      grad = tf.where(keep, grad * scale, tf.zeros_like(grad))
+      new_m = self.beta1 * m + (1.0 - self.beta1) * grad
+      new_v = self.beta2 * v + (1.0 - self.beta2) * tf.square(grad)
+      step = lr * correction * new_m / (tf.sqrt(new_v) + self.epsilon)
+      return tf.group(m.assign(tf.where(keep, new_m, m)),
+                      v.assign(tf.where(keep, new_v, v)),
+                      var.assign_sub(tf.where(keep, step, tf.zeros_like(step))))
+
+    updates = [strategy.extended.update(var, update, args=(g, m, v, failures), group=True)
+               for var, g, m, v in zip(variables, grads, self.m, self.v)]
+    failed = strategy.experimental_local_results(failures)[0] > 0.5
+    with tf.control_dependencies(updates):
+      skipped = self.skipped.assign_add(tf.cast(failed, tf.int64))
+      with tf.control_dependencies([skipped]):
+        return self.iterations.assign_add(1)

@@ -1,0 +1,354 @@
+"""The training loop: one code path for CPU, GPUs, many hosts and TPUs.
+
+`Trainer` builds the model and optimizer under the strategy's scope, restores the
+latest checkpoint (step, optimizer state; the data position and the random stream are
+functions of the step), and runs compiled loops of `steps_per_loop` steps with no host
+round-trip inside. Between loops the host prints progress, evaluates, checkpoints and
+reacts to SIGTERM/SIGINT.
+
+gin (all under `train.`): batch_size, steps, eval_every, learning_rate, objective, ...
+see `TrainConfig`.
+"""
+
+import dataclasses
+import math
+import os
+import signal
+import sys
+import time
+
+import gin
+import tensorflow as tf
+
+from t2t_delta import objectives as objectives_lib
+from t2t_delta.errors import UserError
+from t2t_delta.train import inputs, metrics, run_dir, schedules
+from t2t_delta.train.optimizer import Adam
+
+
+class NonFiniteError(RuntimeError):
+  """Training produced a non-finite loss or gradient."""
+
+
+@gin.configurable('train')
+@dataclasses.dataclass
+class TrainConfig:
+  """Training hyper-parameters (gin scope `train`).
+
+  Attributes:
+    batch_size: examples per *global* step (split over replicas and hosts).
+    eval_batch_size: examples per global evaluation batch (default: batch_size).
+    steps: total training steps.
+    eval_every: evaluate the `eval_split` every this many steps (0: only at the end).
+    eval_split / final_splits: split evaluated periodically / splits evaluated at the end.
+    learning_rate: schedule step -> lr (see `train/schedules.py`).
+    objective: per-example loss from the model's terms (see `objectives.py`).
+    log_every: print a progress line every this many steps.
+    steps_per_loop: steps run inside one compiled call (TPUs want > 1).
+    checkpoint_every_steps / checkpoint_every_secs: periodic checkpoints (either fires).
+    keep_checkpoint_max: checkpoints kept on disk.
+    jit_compile: compile the forward/backward pass with XLA.
+    nonfinite: 'stop' (exit non-zero, keep the last good checkpoint) or 'skip' (skip the
+      update and count it in `skipped_steps`).
+    fault_hook: optional fn(out, step) -> out applied to the model's output (tests).
+  """
+  batch_size: int = 32
+  eval_batch_size: int = 0
+  steps: int = 1000
+  eval_every: int = 0
+  eval_split: str = 'eval'
+  final_splits: tuple = ('eval', 'test')
+  learning_rate: object = schedules.constant
+  objective: object = objectives_lib.elbo
+  log_every: int = 50
+  steps_per_loop: int = 1
+  checkpoint_every_steps: int = 1000
+  checkpoint_every_secs: float = 600.0
+  keep_checkpoint_max: int = 3
+  jit_compile: bool = False
+  nonfinite: str = 'stop'
+  fault_hook: object = None
+
+
+class _SignalFlag:
+  """Records SIGTERM/SIGINT so the loop can checkpoint and exit between steps."""
+
+  def __init__(self):
+    self.signum = None
+
+  def __enter__(self):
+    self._previous = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+      try:
+        self._previous[sig] = signal.signal(sig, self._handle)
+      except ValueError:  # not the main thread
+        pass
+    return self
+
+  def _handle(self, signum, frame):
+    del frame
+    self.signum = signum
+
+  def __exit__(self, *exc):
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+
+
+def _log(message):
+  print(message, flush=True)
+
+
+class Trainer:
+  """Builds everything for a run directory and trains / evaluates it."""
+
+  def __init__(self, problem, model_cls, output_dir, strategy, seed=0, config=None,
+               run_info=None):
+    self.problem = problem
+    self.output_dir = output_dir
+    self.strategy = strategy
+    self.seed = int(seed)
+    self.config = config or TrainConfig()
+    self.run_info = run_info or {}
+    c = self.config
+    if c.nonfinite not in ('stop', 'skip'):
+      raise UserError(f"train.nonfinite={c.nonfinite!r}; valid: 'stop', 'skip'.")
+    replicas = strategy.num_replicas_in_sync
+    if c.batch_size % replicas:
+      raise UserError(f'train.batch_size={c.batch_size} is not divisible by the '
+                      f'{replicas} replicas; use a multiple of {replicas}.')
+    self.eval_batch_size = c.eval_batch_size or c.batch_size
+    if self.eval_batch_size % replicas:
+      raise UserError(f'train.eval_batch_size={self.eval_batch_size} is not divisible by '
+                      f'the {replicas} replicas.')
+    with strategy.scope():
+      self.model = model_cls(problem)
+      self.variables = list(self.model.trainable_variables)
+      self.optimizer = Adam(self.variables, c.learning_rate)
+    self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
+    self.manager = tf.train.CheckpointManager(
+        self.checkpoint, run_dir.checkpoint_dir(output_dir),
+        max_to_keep=c.keep_checkpoint_max, step_counter=self.optimizer.iterations)
+    self._train_loop = None
+    self._eval_step = None
+
+  # ---- state ----------------------------------------------------------------------------
+  @property
+  def step(self):
+    return int(self.optimizer.iterations.numpy())
+
+  def restore(self):
+    """Restore the latest checkpoint if there is one; returns its path or None."""
+    path = self.manager.latest_checkpoint
+    if path:
+      self.checkpoint.restore(path).assert_existing_objects_matched()
+    return path
+
+  def save(self):
+    return self.manager.save(checkpoint_number=self.step)
+
+  # ---- compiled functions ------------------------------------------------------------
+  def _step_seed(self, step):
+    replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+    seed = tf.random.experimental.stateless_fold_in(
+        tf.constant([self.seed, 0], tf.int32), tf.cast(step, tf.int32))
+    return tf.random.experimental.stateless_fold_in(seed, replica)
+
+  def _replica_step(self, features):
+    c = self.config
+    step = self.optimizer.iterations + 1
+    seed = self._step_seed(step)
+
+    def forward_backward(features, seed, step):
+      with tf.GradientTape() as tape:
+        out = self.model(features, training=True, seed=seed)
+        if c.fault_hook is not None:
+          out = c.fault_hook(out, step)
+        per_example = c.objective(out, step)
+        loss = tf.reduce_sum(per_example) / float(c.batch_size)
+      grads = tape.gradient(loss, self.variables)
+      grads = [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g)
+               for g, v in zip(grads, self.variables)]
+      return out, per_example, grads
+
+    if c.jit_compile:
+      forward_backward = tf.function(forward_backward, jit_compile=True)
+    out, per_example, grads = forward_backward(features, seed, step)
+    sums = metrics.batch_sums(self.problem, features, out)
+    sums['loss'] = tf.reduce_sum(per_example)
+    finite_terms = {k: tf.reduce_all(tf.math.is_finite(sums[k]))
+                    for k in ('distortion', 'rate', 'loss')}
+    finite_grads = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+    finite = tf.logical_and(tf.reduce_all(list(finite_terms.values())), finite_grads)
+    self.optimizer.apply_gradients(grads, self.variables, apply=finite)
+    flags = {f'nonfinite_{k}': 1.0 - tf.cast(v, tf.float32)
+             for k, v in finite_terms.items()}
+    flags['nonfinite_grads'] = 1.0 - tf.cast(finite_grads, tf.float32)
+    return sums, flags
+
+  def _build_train_loop(self):
+    strategy, c = self.strategy, self.config
+    stop_on_nonfinite = c.nonfinite == 'stop'
+
+    @tf.function
+    def train_loop(iterator, num_steps):
+      sums, flags = self._reduce(*strategy.run(self._replica_step, (next(iterator),)))
+      for _ in tf.range(num_steps - 1):
+        if stop_on_nonfinite and tf.reduce_max(list(flags.values())) > 0.0:
+          break
+        sums, flags = self._reduce(*strategy.run(self._replica_step, (next(iterator),)))
+      return sums, flags
+
+    return train_loop
+
+  def _reduce(self, sums, flags):
+    reduce = lambda op, x: self.strategy.reduce(op, x, axis=None)
+    sums = {k: reduce(tf.distribute.ReduceOp.SUM, v) for k, v in sums.items()}
+    flags = {k: reduce(tf.distribute.ReduceOp.SUM, v) for k, v in flags.items()}
+    return sums, flags
+
+  def _build_eval_step(self):
+    def replica_eval(features):
+      out = self.model(features, training=False, seed=tf.constant([0, 0], tf.int32))
+      return metrics.batch_sums(self.problem, features, out)
+
+    @tf.function
+    def eval_step(features):
+      sums = self.strategy.run(replica_eval, (features,))
+      return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+              for k, v in sums.items()}
+
+    return eval_step
+
+  # ---- public API ---------------------------------------------------------------------
+  def evaluate(self, split):
+    """Whole-split metrics record (also appended to metrics.jsonl by the caller)."""
+    if self._eval_step is None:
+      self._eval_step = self._build_eval_step()
+    dataset = self.strategy.distribute_datasets_from_function(
+        lambda ctx: inputs.eval_dataset(self.problem, split, self.eval_batch_size, ctx))
+    totals = {}
+    for features in dataset:
+      metrics.add(totals, metrics.to_numpy(self._eval_step(features)))
+    if not totals:
+      raise UserError(f'the {split} split of {self.problem.registered_name} is empty.')
+    record = metrics.summarize(self.problem, totals, self.step, split)
+    if self.model.committed_rate() is not None and 'committed_rate' not in record:
+      delta = self.model.committed_rate()
+      record['committed_rate'] = self.problem.nats_to_unit(
+          delta * totals['count'], totals['units'])
+    return record
+
+  def _record_eval(self, split, writer_cache):
+    record = self.evaluate(split)
+    metrics.append_jsonl(os.path.join(self.output_dir, run_dir.METRICS_FILE), record)
+    writer = writer_cache.setdefault(split, tf.summary.create_file_writer(
+        os.path.join(self.output_dir, run_dir.SUMMARY_DIR, split)))
+    with writer.as_default(step=record['step']):
+      for key, value in record.items():
+        if isinstance(value, float):
+          tf.summary.scalar(key, value)
+    _log(metrics.format_record(record))
+    return record
+
+  def train(self, evaluate=True):
+    """Train to `config.steps` (resuming), evaluating and checkpointing on the way.
+
+    Returns the list of final evaluation records. Raises NonFiniteError on a non-finite
+    loss or gradient (with nonfinite='stop'). On SIGTERM/SIGINT, saves a checkpoint and
+    raises SystemExit(143 / 130).
+    """
+    c = self.config
+    restored = self.restore()
+    start = self.step
+    if restored:
+      _log(f'Resumed from {restored} at step {start}.')
+    if self._train_loop is None:
+      self._train_loop = self._build_train_loop()
+    dataset = self.strategy.distribute_datasets_from_function(
+        lambda ctx: inputs.train_dataset(self.problem, c.batch_size, self.seed, start, ctx))
+    iterator = iter(dataset)
+    writers = {}
+    train_writer = writers.setdefault('train', tf.summary.create_file_writer(
+        os.path.join(self.output_dir, run_dir.SUMMARY_DIR, 'train')))
+    last_save_time = time.time()
+    last_log_time, last_log_step = time.time(), start
+    config_written = False   # rewritten once per invocation, after its first step
+    with _SignalFlag() as flag:
+      while self.step < c.steps:
+        before = self.step
+        num = min(c.steps_per_loop, c.steps - before)
+        num = min(num, _steps_to_boundary(before, c.log_every, c.eval_every,
+                                          c.checkpoint_every_steps))
+        sums, flags = self._train_loop(iterator, tf.constant(num))
+        sums = metrics.to_numpy(sums)
+        flags = {k: float(v) for k, v in flags.items()}
+        if max(flags.values()) > 0.0:
+          bad = [k[len('nonfinite_'):] for k, v in flags.items() if v > 0.0]
+          message = f'non-finite {" and ".join(bad)} at step {self.step}'
+          if c.nonfinite == 'stop':
+            raise NonFiniteError(
+                message + '; training stopped, the last good checkpoint '
+                f'({self.manager.latest_checkpoint or "none"}) is kept. Lower the '
+                'learning rate, enable gradient clipping (adam.clip_norm) or set '
+                "train.nonfinite='skip'.")
+          _log(f'warning: {message}; update skipped '
+               f'({int(self.optimizer.skipped.numpy())} skipped so far).')
+        if not config_written:
+          run_dir.atomic_write(os.path.join(self.output_dir, run_dir.CONFIG_FILE),
+                               gin.operative_config_str())
+          config_written = True
+        step = self.step
+        if c.log_every and (step % c.log_every == 0 or step == c.steps):
+          now = time.time()
+          rate = (step - last_log_step) / max(now - last_log_time, 1e-9)
+          last_log_time, last_log_step = now, step
+          count = max(sums['count'], 1.0)
+          lr = float(self.optimizer.learning_rate_fn(step))
+          _log(f'step {step}/{c.steps}  {rate:.2f} steps/s  '
+               f'loss {sums["loss"] / count:.4f}  '
+               f'distortion {sums["distortion"] / count:.4f}  '
+               f'rate {sums["rate"] / count:.4f} nats/example  lr {lr:.3g}')
+          with train_writer.as_default(step=step):
+            record = metrics.summarize(self.problem, sums, step, 'train')
+            for key in ('nelbo', 'rate', 'distortion'):
+              tf.summary.scalar(key, record[key])
+            tf.summary.scalar('learning_rate', lr)
+        if (c.checkpoint_every_steps and step % c.checkpoint_every_steps == 0) or (
+            time.time() - last_save_time > c.checkpoint_every_secs):
+          self.save()
+          last_save_time = time.time()
+        if evaluate and c.eval_every and step % c.eval_every == 0 and step < c.steps:
+          self._record_eval(c.eval_split, writers)
+        if flag.signum is not None:
+          path = self.save()
+          name = signal.Signals(flag.signum).name
+          _log(f'{name} received: saved {path} at step {step}; rerun the same '
+               'command to resume.')
+          raise SystemExit(128 + flag.signum)
+    if _checkpoint_step(self.manager.latest_checkpoint) != self.step:
+      self.save()
+    records = []
+    if evaluate:
+      for split in c.final_splits:
+        records.append(self._record_eval(split, writers))
+    for writer in writers.values():
+      writer.flush()
+    return records
+
+  def evaluate_splits(self, splits):
+    if not self.restore():
+      raise UserError(f'no checkpoint in {run_dir.checkpoint_dir(self.output_dir)}; '
+                      'train first (same --output_dir) or point --output_dir at a run.')
+    writers = {}
+    return [self._record_eval(split, writers) for split in splits]
+
+
+def _checkpoint_step(path):
+  """'.../ckpt-120' -> 120; None -> None."""
+  return int(path.rsplit('-', 1)[1]) if path else None
+
+
+def _steps_to_boundary(step, *periods):
+  """Steps from `step` to the next multiple of any non-zero period."""
+  distances = [p - step % p for p in periods if p]
+  return min(distances) if distances else sys.maxsize
