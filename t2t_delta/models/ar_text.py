@@ -1,0 +1,118 @@
+"""`ar_text`: a Transformer language model without latents (the δ-VAE's AR baseline).
+
+Also holds what the text models share: shifting targets right, the masked token
+distortion, and the decoding interface the samplers in `t2t_delta.decode.text_sampler`
+use:
+
+    model.decode_logits(inputs, z=None, position=None)   # full pass, inference mode
+    cache = model.init_decode_cache(batch_size, z=None)  # KV cache (static shapes)
+    logits, cache = model.decode_step(ids, t, cache)     # one position
+
+`inputs` are decoder inputs (targets shifted right; id 0 at position 0 is the start
+symbol, the padding id doubling as BOS), and the logits at position t predict target t.
+"""
+
+import tensorflow as tf
+
+from t2t_delta import registry
+from t2t_delta.errors import UserError
+from t2t_delta.layers import core
+from t2t_delta.layers import transformer
+from t2t_delta.models import base
+
+START_ID = 0
+_DTYPES = {'float32': tf.float32, 'bfloat16': tf.bfloat16}
+
+
+def shift_right(targets, start_id=START_ID):
+  """[B, T] targets -> decoder inputs [B, T]: start id, then targets[:, :-1]."""
+  start = tf.fill([tf.shape(targets)[0], 1], tf.cast(start_id, targets.dtype))
+  return tf.concat([start, targets[:, :-1]], axis=1)
+
+
+def token_distortion(logits, targets, mask):
+  """-Σ_t mask_t log p(x_t) per example, [B] nats (computed in float32)."""
+  nll = tf.nn.sparse_softmax_cross_entropy_with_logits(
+      labels=targets, logits=tf.cast(logits, tf.float32))
+  return tf.reduce_sum(nll * tf.cast(mask, tf.float32), axis=-1)
+
+
+def resolve_dtype(name):
+  if name not in _DTYPES:
+    raise UserError(f'compute_dtype={name!r}; valid: {", ".join(sorted(_DTYPES))}.')
+  return _DTYPES[name]
+
+
+def check_text_problem(problem, model_name):
+  if getattr(problem, 'modality', None) != 'text':
+    raise UserError(f'model {model_name!r} needs a text problem; got '
+                    f'{getattr(problem, "registered_name", problem)!r}.')
+
+
+def check_heads(hidden_size, num_heads):
+  if hidden_size % num_heads:
+    raise UserError(f'hidden_size={hidden_size} must be divisible by '
+                    f'num_heads={num_heads}.')
+
+
+def _inference_seed():
+  return tf.constant([0, 0], tf.int32)
+
+
+@registry.register_model
+class ArText(base.Model):
+  """Transformer language model p(x) = Π_t p(x_t | x_<t); rate 0.
+
+  Args (gin `ar_text.*`):
+    problem: a `TextProblem` (vocab_size, max_length).
+    num_layers, hidden_size, filter_size, num_heads, dropout_rate: decoder size
+      (table 5 of the δ-VAE paper: 4, 512, 2048, 8, 0.1).
+    compute_dtype: 'float32' or 'bfloat16' activations (variables stay float32).
+    seed: int seed of the initial weights.
+  """
+
+  def __init__(self, problem, num_layers=4, hidden_size=512, filter_size=2048,
+               num_heads=8, dropout_rate=0.1, compute_dtype='float32', seed=0,
+               name=None):
+    super().__init__(problem, name=name)
+    check_text_problem(problem, 'ar_text')
+    check_heads(hidden_size, num_heads)
+    self.vocab_size = int(problem.vocab_size)
+    self.max_length = int(problem.max_length)
+    self.compute_dtype = resolve_dtype(compute_dtype)
+    seeds = core.SeedSequence(seed)
+    with self.name_scope:
+      self.decoder = transformer.TransformerDecoder(
+          self.vocab_size, self.max_length, num_layers, hidden_size, filter_size,
+          num_heads, dropout_rate, seeds=seeds, name='decoder')
+
+  def __call__(self, features, training, seed):
+    targets = tf.cast(features['targets'], tf.int32)
+    mask = tf.cast(features['mask'], tf.float32)
+    logits = self.decoder(shift_right(targets), padding=mask <= 0.0,
+                          training=training, seed=seed, dtype=self.compute_dtype)
+    distortion = token_distortion(logits, targets, mask)
+    return {'distortion': distortion, 'rate': tf.zeros_like(distortion)}
+
+  def committed_rate(self):
+    return 0.0
+
+  # ---- decoding interface -------------------------------------------------------------
+  def decode_logits(self, inputs, z=None, position=None):
+    """Inference-mode logits [B, T, V] for decoder inputs [B, T], or [B, V] at
+    `position` (the output projection then runs on that position only)."""
+    if z is not None:
+      raise ValueError('ar_text has no latents; pass z=None.')
+    h = self.decoder.hidden(inputs, dtype=self.compute_dtype)
+    if position is not None:
+      h = tf.gather(h, position, axis=1)
+    return tf.cast(self.decoder.output_logits(h), tf.float32)
+
+  def init_decode_cache(self, batch_size, z=None):
+    if z is not None:
+      raise ValueError('ar_text has no latents; pass z=None.')
+    return self.decoder.init_cache(batch_size, dtype=self.compute_dtype)
+
+  def decode_step(self, ids, t, cache):
+    logits, cache = self.decoder.step(ids, t, cache, dtype=self.compute_dtype)
+    return tf.cast(logits, tf.float32), cache

@@ -1,0 +1,339 @@
+"""`delta_vae_text`: the temporal δ-VAE for text (Razavi et al. 2019, §4.4, app. E.2).
+
+Generative model, for a sentence x_1..x_L (L real tokens, EOS included) padded to
+T = max_length:
+
+    z = z_1..z_T ~ AR(1) prior (d dims, α_k linear in [alpha_lo, alpha_hi])
+    p(x | z) = Π_t p(x_t | x_<t, z_<=t)           (causal Transformer decoder)
+
+Inference: q(z | x) = Π_t N(z_t; μ_t(x), σ_t(x)), one d-dimensional latent per token,
+from a Transformer encoder whose self-attention uses the inverted (upper-triangular)
+causal mask, so z_t depends on tokens x_t..x_L only ('anti_causal'); the ablation
+'non_causal' lets every z_t see the whole sentence.
+
+How the decoder reads the latents. The decoder position that predicts x_t gets
+(a) a projection of z_t added to its input embedding, and (b) cross-attention, in
+every layer, over the projected latent sequence (plus position encodings) with a causal
+mask: position t sees z_s for s <= t. (b) is the Transformer's encoder-decoder
+attention, causally masked as in the paper's image decoder; z_s for s <= t are exactly
+the latents that summarise x_t (they are computed from tokens >= s). The mask is causal
+for both encoder structures: a decoder that looked at latents beyond t would have to
+know the sentence length before generating it, while with the causal mask every real
+position only ever sees latents at real positions, so the likelihood is a proper model
+for any length and sampling needs no length.
+
+Padding. Only the L real positions carry latents. Padded keys are hidden in the
+encoder and the decoder, the decoder never sees latents at padded positions, and the
+rate is the exact KL of the first L steps: the prior's marginal over steps 1..L is the
+AR(1) process of length L, whose KL to the posterior's first L factors is the sum of
+the first-step term and the transition terms i = 2..L of the closed form. The per-step
+terms come from `t2t_delta.distributions.ar1_kl_per_dim` (see `masked_ar1_kl_per_dim`),
+so the formula lives in one place. Tokens after EOS therefore change nothing.
+
+Committed rate. `extras['committed_rate']` is δ(α, L) of each example's own length L
+(the minimum of the rate above over all posteriors), so rate >= committed rate holds
+per example. `committed_rate()` returns δ(α, max_length), the rate committed by a
+sentence that fills the whole window; with `committed_rate_bits` set, alpha_hi is
+solved so that δ(α, max_length) equals it.
+
+Auxiliary prior. A single-layer LSTM prior is fitted to stop-gradient posterior samples
+(`aux_loss`, masked like the rate); `extras['rate_aux']` is the single-sample estimate
+Σ_{t<=L} [log q(z_t|x) - log p_aux(z_t|z_<t)] (the LSTM is causal, so masking the tail
+gives the first-L-steps quantity exactly).
+"""
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from t2t_delta import distributions
+from t2t_delta import registry
+from t2t_delta.errors import UserError
+from t2t_delta.layers import core
+from t2t_delta.layers import transformer
+from t2t_delta.models import ar_text
+from t2t_delta.models import base
+
+tfd = tfp.distributions
+
+PRIOR_TYPES = ('ar1', 'standard_normal')
+ENCODER_STRUCTURES = ('anti_causal', 'non_causal')
+SCALE_FLOOR = 1e-4
+
+
+def ar1_kl_per_step(q_loc, q_scale, alphas):
+  """Per-step terms of KL(q || AR(1)) whose prefix sums are prefix KLs, `[B, n, d]`.
+
+  Term 1 is the first-step term; term i > 1 is the transition term coupling steps
+  i - 1 and i. Σ_{i<=L} term_i = KL of the first L steps. The terms are read off
+  `ar1_kl_per_dim` on windows of one and two steps (KL of a 2-step window minus that of
+  its first step), so no closed form is restated here.
+
+  Args:
+    q_loc, q_scale: `[B, n, d]` posterior means and standard deviations.
+    alphas: `[d]` AR(1) coefficients.
+  """
+  single = distributions.ar1_kl_per_dim(q_loc[..., None, :], q_scale[..., None, :],
+                                        alphas)                          # [B, n, d]
+  if q_loc.shape[-2] == 1:
+    return single
+  pair_loc = tf.stack([q_loc[:, :-1], q_loc[:, 1:]], axis=-2)            # [B, n-1, 2, d]
+  pair_scale = tf.stack([q_scale[:, :-1], q_scale[:, 1:]], axis=-2)
+  pair = distributions.ar1_kl_per_dim(pair_loc, pair_scale, alphas)      # [B, n-1, d]
+  return tf.concat([single[:, :1], pair - single[:, :-1]], axis=1)
+
+
+def masked_ar1_kl_per_dim(q_loc, q_scale, alphas, mask):
+  """KL(q || AR(1)) over each example's real prefix, `[B, d]` nats.
+
+  Args:
+    q_loc, q_scale: `[B, n, d]`.
+    alphas: `[d]`.
+    mask: `[B, n]`, 1 on the first L_b steps and 0 after (a prefix mask).
+
+  Equals `ar1_kl_per_dim(q_loc[b, :L_b], q_scale[b, :L_b], alphas)` for every b.
+  """
+  terms = ar1_kl_per_step(q_loc, q_scale, alphas)
+  return tf.reduce_sum(terms * tf.cast(mask, terms.dtype)[..., None], axis=1)
+
+
+def masked_standard_normal_kl_per_dim(q_loc, q_scale, mask):
+  """KL(q || N(0, I)) over the masked steps, `[B, d]` nats."""
+  terms = distributions.standard_normal_kl(q_loc, q_scale)
+  return tf.reduce_sum(terms * tf.cast(mask, terms.dtype)[..., None], axis=1)
+
+
+@registry.register_model
+class DeltaVaeText(base.LatentVariableModel):
+  """δ-VAE for text: anti-causal Transformer encoder, AR(1) prior, Transformer decoder.
+
+  Args (gin `delta_vae_text.*`):
+    problem: a `TextProblem`.
+    num_layers, hidden_size, filter_size, num_heads, dropout_rate: decoder size
+      (table 5: 4, 512, 2048, 8, 0.1).
+    encoder_layers: encoder depth (default: num_layers); the encoder has the
+      decoder's width.
+    latent_dim: d, latent dimensions per token (table 5: 2).
+    alpha_lo, alpha_hi: AR(1) coefficients spaced linearly over the d dimensions
+      (table 5: [0.2, 0.4]).
+    committed_rate_bits: if set, alpha_hi is solved so that the committed rate of a
+      max_length sequence is this many bits (alpha_lo kept).
+    aux_hidden: LSTM size of the auxiliary prior.
+    encoder_structure: 'anti_causal' (z_t sees tokens >= t) or 'non_causal'.
+    prior_type: 'ar1' or 'standard_normal' (no committed rate; a plain VAE).
+    compute_dtype: 'float32' or 'bfloat16' activations.
+    seed: int seed of the initial weights.
+  """
+
+  def __init__(self, problem, num_layers=4, hidden_size=512, filter_size=2048,
+               num_heads=8, dropout_rate=0.1, latent_dim=2, alpha_lo=0.2,
+               alpha_hi=0.4, committed_rate_bits=None, aux_hidden=256,
+               encoder_structure='anti_causal', prior_type='ar1', encoder_layers=None,
+               compute_dtype='float32', seed=0, name=None):
+    super().__init__(problem, name=name)
+    ar_text.check_text_problem(problem, 'delta_vae_text')
+    ar_text.check_heads(hidden_size, num_heads)
+    if encoder_structure not in ENCODER_STRUCTURES:
+      raise UserError(f'delta_vae_text.encoder_structure={encoder_structure!r}; '
+                      f'valid: {", ".join(ENCODER_STRUCTURES)}.')
+    if prior_type not in PRIOR_TYPES:
+      raise UserError(f'delta_vae_text.prior_type={prior_type!r}; valid: '
+                      f'{", ".join(PRIOR_TYPES)}.')
+    if latent_dim < 1:
+      raise UserError(f'delta_vae_text.latent_dim must be >= 1, got {latent_dim}.')
+    self.vocab_size = int(problem.vocab_size)
+    self.max_length = int(problem.max_length)
+    self.latent_dim = int(latent_dim)
+    self.encoder_structure = encoder_structure
+    self.prior_type = prior_type
+    self.compute_dtype = ar_text.resolve_dtype(compute_dtype)
+
+    if prior_type == 'ar1':
+      if committed_rate_bits is not None:
+        alphas = distributions.alphas_for_rate_bits(
+            committed_rate_bits, self.max_length, self.latent_dim, alpha_lo=alpha_lo)
+      else:
+        alphas = distributions.linear_alphas_np(alpha_lo, alpha_hi, self.latent_dim)
+      alphas = np.asarray(alphas, np.float64)
+      if np.any(alphas < 0) or np.any(alphas >= 1):
+        raise UserError(f'AR(1) alphas must lie in [0, 1); got {alphas.tolist()} from '
+                        f'alpha_lo={alpha_lo}, alpha_hi={alpha_hi}.')
+      self.alphas_np = alphas
+      # δ(α, L) for every length L = 0..T, gathered per example.
+      table = [distributions.committed_rate_np(alphas, n)
+               for n in range(self.max_length + 1)]
+    else:
+      if committed_rate_bits is not None:
+        raise UserError('committed_rate_bits needs prior_type=\'ar1\'; a standard '
+                        'normal prior commits no rate.')
+      self.alphas_np = None
+      table = [0.0] * (self.max_length + 1)
+    self._committed_table = tf.constant(table, tf.float32)
+
+    seeds = core.SeedSequence(seed)
+    with self.name_scope:
+      self.encoder = transformer.TransformerEncoder(
+          self.vocab_size, self.max_length, encoder_layers or num_layers, hidden_size,
+          filter_size, num_heads, dropout_rate, structure=encoder_structure,
+          seeds=seeds, name='encoder')
+      # Small initial weights: the posterior starts near N(0, softplus(0)), so the
+      # initial rate is close to the committed rate.
+      self.posterior_head = core.Dense(hidden_size, 2 * self.latent_dim,
+                                       init_scale=0.1, seeds=seeds,
+                                       name='posterior_head')
+      self.latent_memory = core.Dense(self.latent_dim, hidden_size, seeds=seeds,
+                                      name='latent_memory')
+      self.latent_input = core.Dense(self.latent_dim, hidden_size, seeds=seeds,
+                                     name='latent_input')
+      self.decoder = transformer.TransformerDecoder(
+          self.vocab_size, self.max_length, num_layers, hidden_size, filter_size,
+          num_heads, dropout_rate, memory_dim=hidden_size, memory_causal=True,
+          seeds=seeds, name='decoder')
+      self.aux_prior = distributions.LSTMPrior(
+          self.max_length, self.latent_dim, aux_hidden, seed=seed, name='aux_prior')
+    self._positions = transformer.sinusoidal_positions(self.max_length, hidden_size)
+
+  # ---- the three distributions --------------------------------------------------------
+  @property
+  def alphas(self):
+    """float32 [d] AR(1) coefficients (None for the standard normal prior)."""
+    return None if self.alphas_np is None else tf.constant(self.alphas_np, tf.float32)
+
+  def _posterior_params(self, targets, mask, training, seed):
+    h = self.encoder(targets, padding=mask <= 0.0, training=training, seed=seed,
+                     dtype=self.compute_dtype)
+    params = tf.cast(self.posterior_head(h), tf.float32)
+    loc, raw_scale = tf.split(params, 2, axis=-1)
+    return loc, tf.nn.softplus(raw_scale) + SCALE_FLOOR
+
+  def encode(self, features, training, seed):
+    """q(z|x): Independent Normal, event [T, d]; padded steps are not part of the
+    rate (see the module docstring)."""
+    targets = tf.cast(features['targets'], tf.int32)
+    mask = tf.cast(features['mask'], tf.float32)
+    loc, scale = self._posterior_params(targets, mask, training, seed)
+    return tfd.Independent(tfd.Normal(loc, scale), reinterpreted_batch_ndims=2)
+
+  def prior(self):
+    """p(z) over the full window, event [T, d]."""
+    if self.prior_type == 'ar1':
+      return distributions.AR1Prior(self.alphas, self.max_length)
+    return tfd.Independent(
+        tfd.Normal(tf.zeros([self.max_length, self.latent_dim]), 1.0),
+        reinterpreted_batch_ndims=2)
+
+  def decode(self, features, z, training, seed):
+    """p(x|z): Categorical over each token, batch shape [B, T] (mask it yourself)."""
+    targets = tf.cast(features['targets'], tf.int32)
+    mask = tf.cast(features['mask'], tf.float32)
+    logits = self._decoder_logits(ar_text.shift_right(targets), z, mask <= 0.0,
+                                  training, seed)
+    return tfd.Categorical(logits=tf.cast(logits, tf.float32))
+
+  def sample_prior(self, batch_size, seed, prior='ar1'):
+    """z [B, T, d] from the AR(1)/standard-normal prior ('ar1') or the aux prior."""
+    if prior == 'aux':
+      return self.aux_prior.sample(batch_size, seed)
+    if prior != 'ar1':
+      raise UserError(f"prior={prior!r}; valid: 'ar1', 'aux'.")
+    return self.prior().sample(batch_size, seed=seed)
+
+  # ---- the decoder's conditioning -----------------------------------------------------
+  def _conditioning(self, z):
+    """z [B, T, d] -> (memory [B, T, H], input offset [B, T, H])."""
+    z = tf.cast(z, self.compute_dtype)
+    memory = self.latent_memory(z) + tf.cast(self._positions, z.dtype)
+    return memory, self.latent_input(z)
+
+  def _decoder_logits(self, inputs, z, padding, training, seed):
+    memory, offset = self._conditioning(z)
+    return self.decoder(inputs, padding=padding, memory=memory, memory_padding=padding,
+                        input_offset=offset, training=training, seed=seed,
+                        dtype=self.compute_dtype)
+
+  # ---- training terms -----------------------------------------------------------------
+  def rate_per_dim(self, loc, scale, mask):
+    """[B, d] KL over the real steps of each example."""
+    if self.prior_type == 'ar1':
+      return masked_ar1_kl_per_dim(loc, scale, self.alphas, mask)
+    return masked_standard_normal_kl_per_dim(loc, scale, mask)
+
+  def example_committed_rate(self, mask):
+    """[B] δ(α, L_b) for the real length L_b of each example."""
+    lengths = tf.cast(tf.round(tf.reduce_sum(tf.cast(mask, tf.float32), -1)), tf.int32)
+    return tf.gather(self._committed_table, lengths)
+
+  def aux_log_prob(self, z, mask):
+    """[B] masked log p_aux(z) (sum over real steps) on stop-gradient z."""
+    z = tf.stop_gradient(tf.cast(z, tf.float32))
+    loc, scale = self.aux_prior.conditionals(z)
+    per_step = tf.reduce_sum(tfd.Normal(loc, scale).log_prob(z), axis=-1)
+    return tf.reduce_sum(per_step * tf.cast(mask, tf.float32), axis=-1)
+
+  def __call__(self, features, training, seed):
+    targets = tf.cast(features['targets'], tf.int32)
+    mask = tf.cast(features['mask'], tf.float32)
+    padding = mask <= 0.0
+    seed = tf.convert_to_tensor(seed, tf.int32)
+    encoder_seed, sample_seed, decoder_seed = (
+        tf.random.experimental.stateless_fold_in(seed, i) for i in range(3))
+
+    loc, scale = self._posterior_params(targets, mask, training, encoder_seed)
+    eps = tf.random.stateless_normal(tf.shape(loc), sample_seed)
+    z = loc + scale * eps
+
+    logits = self._decoder_logits(ar_text.shift_right(targets), z, padding, training,
+                                  decoder_seed)
+    distortion = ar_text.token_distortion(logits, targets, mask)
+    rate_per_dim = self.rate_per_dim(loc, scale, mask)
+
+    aux_log_prob = self.aux_log_prob(z, mask)
+    log_q = tf.reduce_sum(
+        tf.reduce_sum(tfd.Normal(loc, scale).log_prob(z), axis=-1) * mask, axis=-1)
+    rate_aux = tf.stop_gradient(log_q - aux_log_prob)
+    return {
+        'distortion': distortion,
+        'rate': tf.reduce_sum(rate_per_dim, axis=-1),
+        'rate_per_group': rate_per_dim,
+        'aux_loss': -aux_log_prob,
+        'extras': {
+            'rate_aux': rate_aux,
+            'committed_rate': self.example_committed_rate(mask),
+        },
+    }
+
+  def committed_rate(self):
+    """δ(α, max_length) in nats (0 for the standard normal prior)."""
+    return float(self._committed_table[-1].numpy())
+
+  # ---- decoding interface (see t2t_delta.decode.text_sampler) -------------------------
+  def _check_z(self, z):
+    if z is None:
+      raise ValueError('delta_vae_text decodes from latents: pass z [B, T, d] (e.g. '
+                       'model.sample_prior(batch_size, seed)).')
+    if z.shape[1:] != (self.max_length, self.latent_dim):
+      raise ValueError(f'z must be [B, {self.max_length}, {self.latent_dim}], got '
+                       f'{z.shape}.')
+
+  def decode_logits(self, inputs, z=None, position=None):
+    """Inference-mode logits [B, T, V] (or [B, V] at `position`) given z [B, T, d]."""
+    self._check_z(z)
+    memory, offset = self._conditioning(z)
+    h = self.decoder.hidden(inputs, memory=memory, input_offset=offset,
+                            dtype=self.compute_dtype)
+    if position is not None:
+      h = tf.gather(h, position, axis=1)
+    return tf.cast(self.decoder.output_logits(h), tf.float32)
+
+  def init_decode_cache(self, batch_size, z=None):
+    self._check_z(z)
+    memory, offset = self._conditioning(z)
+    cache = self.decoder.init_cache(batch_size, memory=memory, dtype=self.compute_dtype)
+    cache['input_offset'] = offset
+    return cache
+
+  def decode_step(self, ids, t, cache):
+    offset = tf.gather(cache['input_offset'], t, axis=1)
+    logits, cache = self.decoder.step(ids, t, cache, input_offset=offset,
+                                      dtype=self.compute_dtype)
+    return tf.cast(logits, tf.float32), cache
