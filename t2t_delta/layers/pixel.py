@@ -1,0 +1,308 @@
+"""Causal convolutions and gated residual blocks for raster-order image models.
+
+Images are `[B, H, W, C]` tensors; raster order visits rows top to bottom and, within
+a row, columns left to right. Causality is obtained with padding and shifts rather
+than masked kernels (as in PixelCNN++ and PixelSNAIL), which keeps every kernel dense
+and every building block a plain 'VALID' convolution of a padded input:
+
+* `DownShiftedConv2D` (kernel `[kh, kw]`, `kw` odd) pads `kh - 1` rows on top and
+  `(kw - 1) / 2` columns on each side: the output at `(i, j)` reads rows `i - kh + 1
+  .. i` and columns `j - (kw - 1)/2 .. j + (kw - 1)/2`. It serves the *vertical
+  stack*, whose features at row `i` depend on image rows `< i` only.
+* `DownRightShiftedConv2D` (kernel `[kh, kw]`) pads `kh - 1` rows on top and `kw - 1`
+  columns on the left: the output at `(i, j)` reads rows `i - kh + 1 .. i` and columns
+  `j - kw + 1 .. j`. It serves the *horizontal stack*, whose features at `(i, j)`
+  depend on pixels strictly before `(i, j)` in raster order.
+* `down_shift` / `right_shift` move a feature map one row down / one column right
+  (zeros enter at the top / left). Applied once to the first convolution of the
+  image, they turn "reads the current pixel" into "reads only earlier pixels".
+
+`CausalInput` builds both stacks from the image with the invariants
+
+    vertical[i, j]   depends on x[i', j'] only for i' < i,
+    horizontal[i, j] depends on x[i', j'] only for (i', j') < (i, j) in raster order,
+
+and `GatedResidualBlock` preserves them when given the matching convolution (the
+horizontal block may read the vertical stack at the same position, which only sees
+earlier rows).
+
+Channel order. The network body is strictly causal in *pixels*: the output at pixel
+`p` depends on no channel of pixel `p` or of any later pixel. The order R -> G -> B
+within a pixel is supplied by the output distribution: the discretized logistic
+mixture (`t2t_delta.distributions.dmol`) makes the means of G and B linear functions
+of the actual R (and G) values of the same pixel. So log p(x) factorises as
+prod_p p(R_p | x_<p) p(G_p | R_p, x_<p) p(B_p | R_p, G_p, x_<p), as in PixelCNN++.
+
+Row-by-row evaluation. Every module is a function of a fixed, small neighbourhood of
+padded input rows (`kernel_size[0]` rows for convolutions, one position for the 1x1
+layers), so an incremental sampler can keep the last `kh - 1` rows of each layer's
+input and call the same modules on a padded window; `pad_for_*` return the paddings
+used here so that a cache can reproduce them exactly.
+
+Every module computes in the dtype of its input (float32 variables are cast).
+"""
+
+import tensorflow as tf
+
+from t2t_delta.layers import core
+
+
+def down_shift(x):
+  """[B, H, W, C] -> the same shape, moved one row down (row 0 becomes zeros)."""
+  return tf.pad(x[:, :-1], [[0, 0], [1, 0], [0, 0], [0, 0]])
+
+
+def right_shift(x):
+  """[B, H, W, C] -> the same shape, moved one column right (column 0 becomes zeros)."""
+  return tf.pad(x[:, :, :-1], [[0, 0], [0, 0], [1, 0], [0, 0]])
+
+
+def pad_for_down_shifted(kernel_size):
+  """Paddings `[[top, bottom], [left, right]]` of a down-shifted convolution."""
+  kh, kw = kernel_size
+  if kw % 2 != 1:
+    raise ValueError(f'down-shifted convolutions need an odd kernel width, got {kw}.')
+  return [[kh - 1, 0], [(kw - 1) // 2, (kw - 1) // 2]]
+
+
+def pad_for_down_right_shifted(kernel_size):
+  """Paddings `[[top, bottom], [left, right]]` of a down-right-shifted convolution."""
+  kh, kw = kernel_size
+  return [[kh - 1, 0], [kw - 1, 0]]
+
+
+def pad_for_centered(kernel_size):
+  """'SAME' paddings of an (unmasked, odd-sized) centred convolution."""
+  kh, kw = kernel_size
+  if kh % 2 != 1 or kw % 2 != 1:
+    raise ValueError(f'centred convolutions need odd kernel sizes, got {kernel_size}.')
+  return [[(kh - 1) // 2, (kh - 1) // 2], [(kw - 1) // 2, (kw - 1) // 2]]
+
+
+def position_features(height, width, dtype=tf.float32):
+  """Fixed `[1, H, W, 2]` coordinates in [-0.5, 0.5): (row, column), as PixelSNAIL."""
+  rows = (tf.range(height, dtype=tf.float32) - height / 2.) / height
+  cols = (tf.range(width, dtype=tf.float32) - width / 2.) / width
+  grid = tf.stack(tf.meshgrid(rows, cols, indexing='ij'), axis=-1)
+  return tf.cast(grid[tf.newaxis], dtype)
+
+
+def add_ones_channel(x):
+  """Appends a constant-one channel so that zero padding differs from black pixels."""
+  return tf.concat([x, tf.ones_like(x[..., :1])], axis=-1)
+
+
+class Conv2D(tf.Module):
+  """'VALID' 2-D convolution of an already padded input, optionally weight-normalised.
+
+  With `weight_norm`, the kernel is `g * v / ||v||` with the norm taken per output
+  channel over (height, width, input channels); `g` starts at `||v||`, so the
+  initial function is the same as without weight normalisation (Glorot-uniform).
+
+  Args:
+    in_channels, out_channels: channel counts.
+    kernel_size: `(kh, kw)`.
+    weight_norm: reparameterise the kernel as above.
+    init_scale: multiplies the initial kernel (e.g. small values for output layers).
+    seeds: a `core.SeedSequence` for the initial values.
+  """
+
+  def __init__(self, in_channels, out_channels, kernel_size, weight_norm=False,
+               init_scale=1.0, seeds=None, name=None):
+    super().__init__(name=name)
+    seeds = seeds or core.default_init_seeds()
+    kh, kw = kernel_size
+    self.kernel_size = (int(kh), int(kw))
+    self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+    self.weight_norm = bool(weight_norm)
+    fan_in = kh * kw * in_channels
+    fan_out = kh * kw * out_channels
+    init = init_scale * core.glorot_uniform([kh, kw, in_channels, out_channels],
+                                            fan_in, fan_out, seeds())
+    with self.name_scope:
+      self.kernel = tf.Variable(init, name='kernel')
+      if self.weight_norm:
+        self.gain = tf.Variable(tf.norm(tf.reshape(init, [-1, out_channels]), axis=0),
+                                name='gain')
+      self.bias = tf.Variable(tf.zeros([out_channels]), name='bias')
+
+  def effective_kernel(self):
+    """The float32 kernel actually applied, `[kh, kw, in, out]`."""
+    if not self.weight_norm:
+      return self.kernel
+    norm = tf.sqrt(tf.reduce_sum(tf.square(self.kernel), axis=[0, 1, 2]) + 1e-12)
+    return self.kernel * (self.gain / norm)
+
+  def __call__(self, x):
+    kernel = tf.cast(self.effective_kernel(), x.dtype)
+    y = tf.nn.conv2d(x, kernel, strides=1, padding='VALID')
+    return y + tf.cast(self.bias, x.dtype)
+
+
+class _PaddedConv2D(Conv2D):
+  """A `Conv2D` that pads its input with `self.paddings` first (same output size)."""
+
+  paddings = None
+
+  def __call__(self, x):
+    (top, bottom), (left, right) = self.paddings
+    x = tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]])
+    return super().__call__(x)
+
+
+class DownShiftedConv2D(_PaddedConv2D):
+  """Output `(i, j)` reads rows `<= i` and columns `j -/+ (kw - 1)/2` (vertical stack)."""
+
+  def __init__(self, in_channels, out_channels, kernel_size=(2, 3), **kwargs):
+    super().__init__(in_channels, out_channels, kernel_size, **kwargs)
+    self.paddings = pad_for_down_shifted(self.kernel_size)
+
+
+class DownRightShiftedConv2D(_PaddedConv2D):
+  """Output `(i, j)` reads rows `<= i`, columns `<= j` (horizontal stack)."""
+
+  def __init__(self, in_channels, out_channels, kernel_size=(2, 2), **kwargs):
+    super().__init__(in_channels, out_channels, kernel_size, **kwargs)
+    self.paddings = pad_for_down_right_shifted(self.kernel_size)
+
+
+class CenteredConv2D(_PaddedConv2D):
+  """Unmasked 'SAME' convolution (odd kernel), for non-causal encoders."""
+
+  def __init__(self, in_channels, out_channels, kernel_size=(3, 3), **kwargs):
+    super().__init__(in_channels, out_channels, kernel_size, **kwargs)
+    self.paddings = pad_for_centered(self.kernel_size)
+
+
+class Conv1x1(Conv2D):
+  """A position-wise (network-in-network) layer: `[..., in] -> [..., out]`."""
+
+  def __init__(self, in_channels, out_channels, **kwargs):
+    super().__init__(in_channels, out_channels, (1, 1), **kwargs)
+
+  def __call__(self, x):
+    kernel = tf.cast(self.effective_kernel()[0, 0], x.dtype)
+    return tf.einsum('...i,io->...o', x, kernel) + tf.cast(self.bias, x.dtype)
+
+
+class CausalInput(tf.Module):
+  """The first layer: image `[B, H, W, C]` -> (vertical, horizontal) stacks `[..., h]`.
+
+  vertical   = down_shift(down_shifted_conv_[1 x 3](x))
+  horizontal = down_shift(down_shifted_conv_[1 x 3](x))
+               + right_shift(down_right_shifted_conv_[2 x 1](x))
+
+  A ones channel is appended to `x` first, so the network can tell padding from
+  pixel value 0. After this layer `vertical[i]` sees rows `< i` and
+  `horizontal[i, j]` sees exactly the pixels before `(i, j)` in raster order (within
+  its receptive field); neither sees pixel `(i, j)` itself.
+  """
+
+  def __init__(self, in_channels, hidden_size, weight_norm=False, seeds=None,
+               name=None):
+    super().__init__(name=name)
+    seeds = seeds or core.default_init_seeds()
+    c = in_channels + 1
+    with self.name_scope:
+      self.vertical_conv = DownShiftedConv2D(c, hidden_size, (1, 3),
+                                             weight_norm=weight_norm, seeds=seeds,
+                                             name='vertical_conv')
+      self.above_conv = DownShiftedConv2D(c, hidden_size, (1, 3),
+                                          weight_norm=weight_norm, seeds=seeds,
+                                          name='above_conv')
+      self.left_conv = DownRightShiftedConv2D(c, hidden_size, (2, 1),
+                                              weight_norm=weight_norm, seeds=seeds,
+                                              name='left_conv')
+
+  def __call__(self, x):
+    x = add_ones_channel(x)
+    vertical = down_shift(self.vertical_conv(x))
+    horizontal = down_shift(self.above_conv(x)) + right_shift(self.left_conv(x))
+    return vertical, horizontal
+
+
+class GatedResidualBlock(tf.Module):
+  """x + tanh(a) * sigmoid(b) with a gated-PixelCNN style bottleneck.
+
+      t      = conv(elu(x))                            # h -> r, spatial, causal
+      t     += 1x1(elu(aux))            if aux given   # another stream, e.g. vertical
+      t      = dropout(elu(t))
+      [a, b] = 1x1(t)                                  # r -> 2h
+      [a, b] += 1x1(condition)          if condition given (added to both gates)
+      out    = x + tanh(a) * sigmoid(b)
+
+  `conv` is any of the shifted convolutions; the block is exactly as causal as `conv`
+  (the other layers are position-wise). `r` is the residual filter size.
+
+  Args:
+    hidden_size: h, channels of `x` and of the output.
+    filter_size: r, channels inside the block.
+    conv_type: 'down' (vertical stack), 'down_right' (horizontal stack) or 'centered'.
+    kernel_size: spatial kernel of the first convolution; defaults (2, 3), (2, 2) and
+      (3, 3) respectively.
+    aux_size: channels of the optional `aux` input (None: no aux input).
+    condition_size: channels of the optional `condition` input (None: none).
+    dropout_rate: dropout on the block's hidden activations (training only).
+    weight_norm: weight-normalise the convolutions.
+  """
+
+  _DEFAULT_KERNELS = {'down': (2, 3), 'down_right': (2, 2), 'centered': (3, 3)}
+  _CONVS = {'down': DownShiftedConv2D, 'down_right': DownRightShiftedConv2D,
+            'centered': CenteredConv2D}
+
+  def __init__(self, hidden_size, filter_size, conv_type, kernel_size=None,
+               aux_size=None, condition_size=None, dropout_rate=0.0,
+               weight_norm=False, seeds=None, name=None):
+    super().__init__(name=name)
+    if conv_type not in self._CONVS:
+      raise ValueError(f'conv_type must be one of {sorted(self._CONVS)}, '
+                       f'got {conv_type!r}.')
+    seeds = seeds or core.default_init_seeds()
+    kernel_size = kernel_size or self._DEFAULT_KERNELS[conv_type]
+    self.hidden_size, self.filter_size = int(hidden_size), int(filter_size)
+    self.dropout_rate = float(dropout_rate)
+    with self.name_scope:
+      self.conv = self._CONVS[conv_type](hidden_size, filter_size, kernel_size,
+                                         weight_norm=weight_norm, seeds=seeds,
+                                         name='conv')
+      self.aux_proj = (Conv1x1(aux_size, filter_size, weight_norm=weight_norm,
+                               seeds=seeds, name='aux_proj')
+                       if aux_size else None)
+      self.gate_proj = Conv1x1(filter_size, 2 * hidden_size, weight_norm=weight_norm,
+                               init_scale=0.1, seeds=seeds, name='gate_proj')
+      self.condition_proj = (Conv1x1(condition_size, 2 * hidden_size,
+                                     weight_norm=weight_norm, seeds=seeds,
+                                     name='condition_proj')
+                             if condition_size else None)
+
+  def __call__(self, x, aux=None, condition=None, training=False, seed=None):
+    t = self.conv(tf.nn.elu(x))
+    if aux is not None:
+      t += self.aux_proj(tf.nn.elu(aux))
+    t = core.dropout(tf.nn.elu(t), self.dropout_rate, seed, training)
+    gates = self.gate_proj(t)
+    if condition is not None:
+      gates += self.condition_proj(condition)
+    a, b = tf.split(gates, 2, axis=-1)
+    return x + tf.tanh(a) * tf.sigmoid(b)
+
+
+def num_positions(image_shape):
+  """H * W of an `(H, W, ...)` shape."""
+  return int(image_shape[0]) * int(image_shape[1])
+
+
+def flatten_pixels(x):
+  """[B, H, W, D] -> [B, H*W, D] in raster order (static H, W)."""
+  _, h, w, d = x.shape
+  return tf.reshape(x, [-1, h * w, d])
+
+
+def unflatten_pixels(x, height, width):
+  """[B, H*W, D] -> [B, H, W, D]."""
+  return tf.reshape(x, [-1, height, width, x.shape[-1]])
+
+
+def row_of_position(height, width):
+  """[H*W] int32: the row of each raster position."""
+  return tf.range(height * width) // width
