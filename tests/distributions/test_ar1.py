@@ -1,0 +1,140 @@
+"""AR1Prior and its closed-form KL against dense Gaussian references."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from _dist_reference import dense_ar1
+from t2t_delta.distributions import ar1
+
+tfd = tfp.distributions
+
+
+def test_cholesky_reference_has_ar1_covariance():
+  alpha, n = 0.7, 6
+  cov = dense_ar1(alpha, n).covariance().numpy()
+  lags = np.abs(np.subtract.outer(np.arange(n), np.arange(n)))
+  np.testing.assert_allclose(cov, alpha ** lags, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize('dtype', [np.float64, np.float32])
+def test_log_prob_matches_dense_mvn(rng, dtype):
+  alphas = np.array([0., 0.3, 0.9, 0.99])
+  n = 16
+  z = rng.standard_normal([5, n, alphas.size])
+  prior = ar1.AR1Prior(alphas.astype(dtype), n)
+  got = prior.log_prob(z.astype(dtype)).numpy()
+  want = sum(dense_ar1(a, n).log_prob(z[:, :, k]).numpy()
+             for k, a in enumerate(alphas))
+  np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == np.float32 else 1e-10)
+
+
+def test_shapes_and_batch(rng):
+  alphas = np.array([[0.1, 0.5, 0.9], [0.2, 0.4, 0.6]], np.float32)
+  prior = ar1.AR1Prior(alphas, 7)
+  assert prior.batch_shape == [2] and prior.event_shape == [7, 3]
+  sample = prior.sample(4, seed=tf.constant([3, 4], tf.int32))
+  assert sample.shape == [4, 2, 7, 3]
+  assert prior.log_prob(sample).shape == [4, 2]
+  assert prior[1].batch_shape == []
+  np.testing.assert_array_equal(prior.mean(), np.zeros([2, 7, 3]))
+  np.testing.assert_array_equal(prior.stddev(), np.ones([2, 7, 3]))
+
+
+def test_stateless_sampling_is_deterministic():
+  prior = ar1.AR1Prior([0.5, 0.9], 5)
+  seed = tf.constant([7, 8], tf.int32)
+  a = prior.sample(3, seed=seed)
+  b = prior.sample(3, seed=seed)
+  c = prior.sample(3, seed=tf.constant([7, 9], tf.int32))
+  np.testing.assert_array_equal(a, b)
+  assert not np.allclose(a, c)
+
+
+def test_samples_have_unit_variance_and_lag_one_correlation():
+  alphas = np.array([0., 0.5, 0.95], np.float32)
+  z = ar1.AR1Prior(alphas, 64).sample(4000, seed=tf.constant([1, 2])).numpy()
+  np.testing.assert_allclose(z.var(axis=(0, 1)), 1., atol=0.04)
+  lag1 = (z[:, 1:] * z[:, :-1]).mean(axis=(0, 1))
+  np.testing.assert_allclose(lag1, alphas, atol=0.03)
+  # Every step (including the first and last) has unit variance.
+  np.testing.assert_allclose(z[:, [0, -1]].var(axis=0), 1., atol=0.1)
+
+
+def test_sampling_long_sequences_is_finite():
+  prior = ar1.AR1Prior([0., 0.5, 0.99], 1024)
+  z = prior.sample(8, seed=tf.constant([5, 6])).numpy()
+  assert np.all(np.isfinite(z))
+  assert 0.5 < z.var() < 1.5
+
+
+def _random_posterior(rng, n, d, dtype=np.float64):
+  loc = rng.normal(0., 1., [n, d]).astype(dtype)
+  scale = np.exp(rng.uniform(-1.5, 0.5, [n, d])).astype(dtype)
+  return loc, scale
+
+
+@pytest.mark.parametrize('n', [2, 3, 16, 64])
+def test_kl_matches_dense_mvn_kl(rng, n):
+  alphas = np.array([0., 0.3, 0.9, 0.99])
+  loc, scale = _random_posterior(rng, n, alphas.size)
+  got = ar1.ar1_kl_per_dim(loc, scale, alphas).numpy()
+  for k, a in enumerate(alphas):
+    q = tfd.MultivariateNormalDiag(loc[:, k], scale[:, k])
+    want = tfd.kl_divergence(q, dense_ar1(a, n)).numpy()
+    np.testing.assert_allclose(got[k], want, rtol=1e-4)
+  np.testing.assert_allclose(ar1.ar1_kl(loc, scale, alphas), got.sum(), rtol=1e-12)
+
+
+def test_kl_float32_close_to_float64(rng):
+  alphas = np.array([0., 0.3, 0.9, 0.99])
+  loc, scale = _random_posterior(rng, 32, alphas.size)
+  got = ar1.ar1_kl_per_dim(loc.astype(np.float32), scale.astype(np.float32),
+                           alphas.astype(np.float32)).numpy()
+  want = ar1.ar1_kl_per_dim(loc, scale, alphas).numpy()
+  np.testing.assert_allclose(got, want, rtol=1e-4)
+
+
+def test_kl_agrees_with_monte_carlo(rng):
+  alphas = np.array([0.2, 0.8], np.float64)
+  n = 16
+  loc, scale = _random_posterior(rng, n, alphas.size)
+  q = tfd.Independent(tfd.Normal(loc, scale), reinterpreted_batch_ndims=2)
+  prior = ar1.AR1Prior(alphas, n)
+  z = q.sample(20000, seed=tf.constant([11, 12]))
+  log_ratio = (q.log_prob(z) - prior.log_prob(z)).numpy()
+  estimate = log_ratio.mean()
+  stderr = log_ratio.std() / np.sqrt(log_ratio.size)
+  exact = ar1.ar1_kl(loc, scale, alphas).numpy()
+  assert abs(estimate - exact) < 4. * stderr, (estimate, exact, stderr)
+
+
+def test_kl_divergence_dispatch(rng):
+  alphas = np.array([[0.3, 0.9], [0.5, 0.6]], np.float32)
+  loc = rng.normal(size=[2, 5, 2]).astype(np.float32)
+  scale = np.exp(rng.normal(size=[2, 5, 2]) * 0.3).astype(np.float32)
+  q = tfd.Independent(tfd.Normal(loc, scale), reinterpreted_batch_ndims=2)
+  kl = tfd.kl_divergence(q, ar1.AR1Prior(alphas, 5)).numpy()
+  assert kl.shape == (2,)
+  np.testing.assert_allclose(kl, ar1.ar1_kl(loc, scale, alphas), rtol=1e-6)
+
+
+def test_kl_dispatch_rejects_unsupported_posteriors():
+  prior = ar1.AR1Prior([0.5, 0.5], 4)
+  logistic = tfd.Independent(tfd.Logistic(tf.zeros([4, 2]), 1.), 2)
+  with pytest.raises(NotImplementedError, match='tfd.Normal'):
+    tfd.kl_divergence(logistic, prior)
+  wrong_ndims = tfd.Independent(tfd.Normal(tf.zeros([4, 2]), 1.), 1)
+  with pytest.raises(NotImplementedError, match='reinterpreted_batch_ndims'):
+    tfd.kl_divergence(wrong_ndims, prior)
+  wrong_shape = tfd.Independent(tfd.Normal(tf.zeros([3, 2]), 1.), 2)
+  with pytest.raises(NotImplementedError, match='Event shapes differ'):
+    tfd.kl_divergence(wrong_shape, prior)
+
+
+def test_linear_alphas():
+  np.testing.assert_allclose(ar1.linear_alphas(0.2, 0.8, 4), [0.2, 0.4, 0.6, 0.8],
+                             rtol=1e-6)
+  np.testing.assert_allclose(ar1.linear_alphas(0.2, 0.8, 1), [0.8])
+  assert ar1.linear_alphas(0.2, 0.8, 3).dtype == tf.float32
