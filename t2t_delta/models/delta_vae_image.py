@@ -1,0 +1,272 @@
+"""δ-VAE for images: one latent per row, AR(1) prior, PixelSNAIL-like decoder.
+
+Razavi et al. (ICLR 2019), §4.1 and appendix E.1.
+
+* Encoder q(z | x). Anti-causal (default): the image is reversed along both spatial
+  axes, padded with one column on the right, run through a strictly causal
+  `PixelSnail` stack, cropped by the first column and reversed back. In the padded
+  reversed image, the output at `(i, j + 1)` depends on the reversed pixels strictly
+  before it in raster order, which are exactly the reversed pixels `<= (i, j)`
+  (the padding column makes "the next raster position" of `(i, j)` exist in the same
+  row). After reversing back, every pixel's feature depends on itself and the pixels
+  after it in raster order. Averaging the features over each row gives, for row `t`,
+  a summary of rows `>= t`, from which a linear layer produces the d-dimensional
+  posterior mean and log-scale: n = H latent steps. Non-causal: an unmasked network
+  of the same blueprint, so every latent sees every row.
+* Posterior: mean-field Normal `[B, H, d]`, or the independent δ posterior of
+  appendix D (`posterior_type='independent_delta'`, with a standard-normal prior).
+* Prior: AR(1) per latent dimension with alphas linear in `[alpha_lo, alpha_hi]`,
+  or solved for a requested committed rate (`committed_rate_bits`, which solves for
+  `alpha_hi` given `alpha_lo`, or for one common alpha when `alpha_lo` is None);
+  `prior_type='standard_normal'` sets every alpha to 0 (the collapse-prone baseline).
+* Decoder p(x | z): `ImageDecoder` (PixelSNAIL-like, discretized logistic mixture),
+  conditioned on a reparameterised posterior sample through cross-attention. With
+  the anti-causal encoder, a pixel in row r attends to latent rows `<= r`; with the
+  non-causal encoder, to all rows (see `t2t_delta.layers.pixelsnail`).
+* Auxiliary prior: an LSTM over the latent rows, fitted to stop-gradient posterior
+  samples (`aux_loss`); `extras['rate_aux']` is the single-sample estimate
+  log q(z | x) - log p_aux(z), so distortion + rate_aux estimates the negative ELBO
+  under the auxiliary prior.
+
+The rate is the exact KL(q(z | x) || p(z)) in nats; the paper uses dropout in the
+decoder only, so `encoder_dropout_rate` defaults to 0.
+"""
+
+import math
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from t2t_delta import distributions
+from t2t_delta import registry
+from t2t_delta.errors import UserError
+from t2t_delta.layers import core
+from t2t_delta.layers import pixelsnail
+from t2t_delta.models import base
+from t2t_delta.models import image_common
+
+tfd = tfp.distributions
+
+ENCODER_STRUCTURES = ('anti_causal', 'non_causal')
+PRIOR_TYPES = ('ar1', 'standard_normal')
+POSTERIOR_TYPES = ('mean_field', 'independent_delta')
+
+
+class ImageRowEncoder(tf.Module):
+  """Image `[B, H, W, C]` in [-1, 1] -> raw posterior parameters `[B, H, 2d]`.
+
+  Args:
+    image_shape: `(H, W, C)`.
+    structure: 'anti_causal' (row t sees rows >= t) or 'non_causal' (all rows).
+    latent_dim: d.
+    other arguments: as `pixelsnail.PixelSnail`.
+  """
+
+  def __init__(self, image_shape, structure, latent_dim, num_layers, hidden_size,
+               filter_size, num_attention_layers, num_heads, dropout_rate=0.0,
+               weight_norm=False, seeds=None, name=None):
+    super().__init__(name=name)
+    height, width, channels = image_shape
+    self.structure = structure
+    self.latent_dim = int(latent_dim)
+    with self.name_scope:
+      if structure == 'anti_causal':
+        self.net = pixelsnail.PixelSnail(
+            (height, width + 1, channels), num_layers, hidden_size, filter_size,
+            num_attention_layers=num_attention_layers, num_heads=num_heads,
+            dropout_rate=dropout_rate, weight_norm=weight_norm, seeds=seeds,
+            name='anti_causal_net')
+      else:
+        self.net = pixelsnail.NonCausalImageNet(
+            image_shape, num_layers, hidden_size, filter_size,
+            num_attention_layers=num_attention_layers, num_heads=num_heads,
+            dropout_rate=dropout_rate, weight_norm=weight_norm, seeds=seeds,
+            name='non_causal_net')
+      self.to_params = core.Dense(hidden_size, 2 * self.latent_dim, init_scale=0.1,
+                                  seeds=seeds, name='to_params')
+
+  def features(self, x, training=False, seed=None):
+    """Per-pixel features `[B, H, W, h]`; anti-causal: pixel p sees pixels >= p."""
+    if self.structure == 'non_causal':
+      return self.net(x, training=training, seed=seed)
+    reversed_x = x[:, ::-1, ::-1, :]
+    padded = tf.pad(reversed_x, [[0, 0], [0, 0], [0, 1], [0, 0]])
+    out = self.net(padded, training=training, seed=seed)[:, :, 1:, :]
+    return out[:, ::-1, ::-1, :]
+
+  def __call__(self, x, training=False, seed=None):
+    rows = tf.reduce_mean(tf.nn.elu(self.features(x, training, seed)), axis=2)
+    return self.to_params(rows)
+
+
+@registry.register_model
+class DeltaVaeImage(base.LatentVariableModel):
+  """δ-VAE on images: row latents, AR(1) prior, anti-causal encoder, PixelSNAIL decoder.
+
+  Args (gin-configurable as `delta_vae_image.<name>`; defaults are a scaled-down
+  version of the paper's CIFAR-10 ablation model, table 4):
+    num_encoder_layers, num_decoder_layers: gated conv layers (l_e, l_d).
+    encoder_hidden, decoder_hidden, aux_hidden: hidden sizes (h_e, h_d, h_aux).
+    encoder_filter, decoder_filter: residual filter sizes (r_e, r_d).
+    num_encoder_attention, num_decoder_attention: attention blocks (a_e, a_d).
+    num_heads: attention heads.
+    num_components: mixture components of the output distribution.
+    dropout_rate: decoder dropout (activations, attention weights and outputs).
+    encoder_dropout_rate: encoder dropout (the paper uses none).
+    latent_dim: d, dimensions of each row's latent.
+    alpha_lo, alpha_hi: range of the AR(1) correlations (linearly spaced over d).
+    committed_rate_bits: if set, the alphas are solved so that the committed rate
+      (for all H rows and d dims) is this many bits per image; `alpha_hi` is then
+      ignored (and `alpha_lo` fixed, or None for one common alpha).
+    encoder_structure: 'anti_causal' or 'non_causal'.
+    prior_type: 'ar1' or 'standard_normal' (alphas all 0).
+    posterior_type: 'mean_field' or 'independent_delta' (needs
+      prior_type='standard_normal' and committed_rate_bits).
+    weight_norm: weight-normalise the convolutions.
+    seed: seed of the initial weights.
+  """
+
+  def __init__(self, problem, num_encoder_layers=4, num_decoder_layers=4,
+               encoder_hidden=64, decoder_hidden=64, aux_hidden=256,
+               encoder_filter=256, decoder_filter=256, num_encoder_attention=1,
+               num_decoder_attention=1, num_heads=2, num_components=32,
+               dropout_rate=0.2, encoder_dropout_rate=0.0, latent_dim=32,
+               alpha_lo=0.5, alpha_hi=0.95, committed_rate_bits=None,
+               encoder_structure='anti_causal', prior_type='ar1',
+               posterior_type='mean_field', weight_norm=False, seed=0, name=None):
+    super().__init__(problem, name=name)
+    model_name = self.registered_name or 'delta_vae_image'
+    self.image_shape = image_common.image_shape_of(problem, model_name)
+    image_common.check_choice('encoder_structure', encoder_structure,
+                              ENCODER_STRUCTURES, model_name)
+    image_common.check_choice('prior_type', prior_type, PRIOR_TYPES, model_name)
+    image_common.check_choice('posterior_type', posterior_type, POSTERIOR_TYPES,
+                              model_name)
+    height = self.image_shape[0]
+    self.num_steps = height
+    self.latent_dim = int(latent_dim)
+    if self.latent_dim < 1:
+      raise UserError(f'{model_name}.latent_dim must be >= 1, got {latent_dim}.')
+    self.encoder_structure = encoder_structure
+    self.prior_type = prior_type
+    self.posterior_type = posterior_type
+    self._delta_per_dim = None
+    self._alphas_np, self._committed_rate = self._configure_prior(
+        model_name, alpha_lo, alpha_hi, committed_rate_bits)
+    seeds = core.SeedSequence(seed)
+    with self.name_scope:
+      self.encoder = ImageRowEncoder(
+          self.image_shape, encoder_structure, self.latent_dim, num_encoder_layers,
+          encoder_hidden, encoder_filter, num_encoder_attention, num_heads,
+          dropout_rate=encoder_dropout_rate, weight_norm=weight_norm, seeds=seeds,
+          name='encoder')
+      self.decoder = image_common.ImageDecoder(
+          self.image_shape, num_decoder_layers, decoder_hidden, decoder_filter,
+          num_decoder_attention, num_heads, num_components,
+          dropout_rate=dropout_rate, latent_dim=self.latent_dim,
+          latent_structure='causal' if encoder_structure == 'anti_causal' else 'full',
+          weight_norm=weight_norm, seeds=seeds, name='decoder')
+      self.aux_prior = distributions.LSTMPrior(height, self.latent_dim, aux_hidden,
+                                               seed=seed, name='aux_prior')
+
+  # ---- configuration ------------------------------------------------------------------
+  def _configure_prior(self, model_name, alpha_lo, alpha_hi, committed_rate_bits):
+    """Returns (alphas as a float64 numpy array [d], committed rate in nats)."""
+    n, d = self.num_steps, self.latent_dim
+    if self.posterior_type == 'independent_delta':
+      if self.prior_type != 'standard_normal':
+        raise UserError(f"{model_name}.posterior_type='independent_delta' needs "
+                        "prior_type='standard_normal' (appendix D); got "
+                        f'{self.prior_type!r}.')
+      if committed_rate_bits is None:
+        raise UserError(f"{model_name}.posterior_type='independent_delta' needs "
+                        'committed_rate_bits (the δ it guarantees).')
+      rate_nats = float(committed_rate_bits) * math.log(2.)
+      self._delta_per_dim = distributions.delta_per_dimension(rate_nats, n * d)
+      return np.zeros([d], np.float64), rate_nats
+    if self.prior_type == 'standard_normal':
+      if committed_rate_bits is not None:
+        raise UserError(f'{model_name}.committed_rate_bits needs prior_type=\'ar1\' '
+                        "or posterior_type='independent_delta'; a mean-field "
+                        'posterior commits no rate under a standard-normal prior.')
+      alphas = np.zeros([d], np.float64)
+    elif committed_rate_bits is not None:
+      alphas = distributions.alphas_for_rate_bits(committed_rate_bits, n, d,
+                                                  alpha_lo=alpha_lo)
+    else:
+      if alpha_lo is None or not 0. <= alpha_lo <= alpha_hi < 1.:
+        raise UserError(f'{model_name} needs 0 <= alpha_lo <= alpha_hi < 1; got '
+                        f'alpha_lo={alpha_lo}, alpha_hi={alpha_hi}.')
+      alphas = distributions.linear_alphas_np(alpha_lo, alpha_hi, d)
+    return alphas, distributions.committed_rate_np(alphas, n)
+
+  @property
+  def alphas(self):
+    """float32 `[d]` AR(1) correlations of the prior (zeros for a standard normal)."""
+    return tf.constant(self._alphas_np, tf.float32)
+
+  def committed_rate(self):
+    """δ in nats per example (Python float): the rate's guaranteed minimum."""
+    return float(self._committed_rate)
+
+  # ---- the interface ------------------------------------------------------------------
+  def posterior_params(self, x, training=False, seed=None):
+    """`(loc, scale)` each `[B, H, d]` float32, from images `x` in [-1, 1]."""
+    raw = tf.cast(self.encoder(x, training=training, seed=seed), tf.float32)
+    first, second = tf.split(raw, 2, axis=-1)
+    if self.posterior_type == 'independent_delta':
+      return distributions.independent_delta_posterior_params(first, second,
+                                                             self._delta_per_dim)
+    return first, tf.exp(second)
+
+  def encode(self, features, training, seed):
+    loc, scale = self.posterior_params(image_common.images_to_float(features['image']),
+                                       training=training, seed=seed)
+    return tfd.Independent(tfd.Normal(loc, scale), reinterpreted_batch_ndims=2)
+
+  def prior(self):
+    return distributions.AR1Prior(self.alphas, self.num_steps)
+
+  def decoder_output(self, x, z, training=False, seed=None):
+    """DMOL parameters `[B, H, W, P]` for images `x` in [-1, 1] and latents z."""
+    return self.decoder(x, z, training=training, seed=seed)
+
+  def decode(self, features, z, training, seed):
+    x = image_common.images_to_float(features['image'])
+    return self.decoder.distribution(self.decoder_output(x, z, training, seed))
+
+  def posterior_mean(self, features):
+    """`[B, H, d]` posterior means (eval mode)."""
+    loc, _ = self.posterior_params(image_common.images_to_float(features['image']))
+    return loc
+
+  def rate_per_dim(self, loc, scale):
+    """Exact KL(q || p) per latent dimension `[B, d]` nats."""
+    return distributions.ar1_kl_per_dim(loc, scale, self.alphas)
+
+  def __call__(self, features, training, seed):
+    images = features['image']
+    x = image_common.images_to_float(images)
+    seed = tf.convert_to_tensor(seed, tf.int32)
+    encoder_seed, sample_seed, decoder_seed = tf.unstack(core.split_seed(seed, 3))
+    loc, scale = self.posterior_params(x, training=training, seed=encoder_seed)
+    rate_per_dim = self.rate_per_dim(loc, scale)
+    eps = tf.random.stateless_normal(tf.shape(loc), sample_seed, dtype=loc.dtype)
+    z = loc + scale * eps
+    likelihood = self.decode(features, z, training, decoder_seed)
+    distortion = -likelihood.log_prob(images)
+    log_p_aux = self.aux_prior.log_prob(tf.stop_gradient(z))
+    log_q = tf.reduce_sum(tfd.Normal(loc, scale).log_prob(z), axis=[1, 2])
+    batch = tf.shape(distortion)[:1]
+    return {
+        'distortion': distortion,
+        'rate': tf.reduce_sum(rate_per_dim, axis=-1),
+        'rate_per_group': rate_per_dim,
+        'aux_loss': -log_p_aux,
+        'extras': {
+            'rate_aux': tf.stop_gradient(log_q - log_p_aux),
+            'committed_rate': tf.fill(batch, tf.cast(self._committed_rate,
+                                                     distortion.dtype)),
+        },
+    }

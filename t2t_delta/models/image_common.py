@@ -1,0 +1,87 @@
+"""Pieces shared by the image models: input scaling and the PixelSNAIL-like decoder."""
+
+import tensorflow as tf
+
+from t2t_delta import distributions
+from t2t_delta.errors import UserError
+from t2t_delta.layers import pixelsnail
+
+
+def image_shape_of(problem, model_name):
+  """`(H, W, C)` of an image problem; UserError for text problems or odd channels."""
+  shape = getattr(problem, 'image_shape', None)
+  if getattr(problem, 'modality', None) != 'image' or shape is None:
+    raise UserError(f'model {model_name!r} needs an image problem; got '
+                    f'{getattr(problem, "registered_name", None) or problem!r}. '
+                    'Choose an image problem or a text model.')
+  height, width, channels = (int(s) for s in shape)
+  if channels not in (1, 3):
+    raise UserError(f'model {model_name!r} supports 1 or 3 channels; the problem '
+                    f'has {channels}.')
+  if height < 1 or width < 1:
+    raise UserError(f'image shape must be positive, got {shape}.')
+  return height, width, channels
+
+
+def images_to_float(images, dtype=tf.float32):
+  """Pixel values 0..255 (uint8/int32/float) `[B, H, W, C]` -> `dtype` in [-1, 1]."""
+  return tf.cast(images, dtype) / 127.5 - 1.
+
+
+def check_choice(name, value, choices, model_name):
+  if value not in choices:
+    raise UserError(f'{model_name}.{name} must be one of {", ".join(choices)}; '
+                    f'got {value!r}.')
+
+
+class ImageDecoder(tf.Module):
+  """p(x | z): `PixelSnail` with a discretized-logistic-mixture output head.
+
+  Args:
+    image_shape: `(H, W, C)`.
+    num_layers, hidden_size, filter_size, num_attention_layers, num_heads,
+    dropout_rate, weight_norm: as `pixelsnail.PixelSnail`.
+    num_components: K, mixture components of the output distribution.
+    latent_dim: d of one latent per image row (`z` `[B, H, d]`), or None for an
+      unconditional decoder.
+    latent_structure: which latent rows a pixel attends to ('causal': rows <= its
+      own, for the anti-causal encoder; 'full': all rows, for the non-causal one).
+    seeds: `core.SeedSequence` for initial values.
+
+  Each latent row enters the cross-attention memory as `[z_t, one_hot(t)]`, so that
+  attention can locate rows as well as read them.
+  """
+
+  def __init__(self, image_shape, num_layers, hidden_size, filter_size,
+               num_attention_layers, num_heads, num_components, dropout_rate=0.0,
+               latent_dim=None, latent_structure='causal', weight_norm=False,
+               seeds=None, name=None):
+    super().__init__(name=name)
+    self.height, self.width, self.channels = image_shape
+    self.num_components = int(num_components)
+    self.latent_dim = latent_dim
+    self.net = pixelsnail.PixelSnail(
+        image_shape, num_layers, hidden_size, filter_size,
+        num_attention_layers=num_attention_layers, num_heads=num_heads,
+        dropout_rate=dropout_rate,
+        condition_size=(latent_dim + self.height) if latent_dim else None,
+        condition_length=self.height if latent_dim else None,
+        condition_structure=latent_structure,
+        output_size=distributions.dmol_num_params(self.channels, num_components),
+        weight_norm=weight_norm, seeds=seeds, name='pixelsnail')
+
+  def latent_memory(self, z):
+    """z `[B, H, d]` -> cross-attention memory `[B, H, d + H]`."""
+    rows = tf.eye(self.height, dtype=z.dtype)[tf.newaxis]
+    rows = tf.broadcast_to(rows, tf.concat([tf.shape(z)[:1], tf.shape(rows)[1:]], 0))
+    return tf.concat([z, rows], axis=-1)
+
+  def __call__(self, x, z=None, training=False, seed=None):
+    """x `[B, H, W, C]` in [-1, 1] (teacher forcing) -> DMOL parameters `[B, H, W, P]`."""
+    condition = None if z is None else self.latent_memory(tf.cast(z, x.dtype))
+    return self.net(x, condition, training=training, seed=seed)
+
+  def distribution(self, output):
+    """`DiscretizedLogisticMixture` with event `[H, W, C]` from the network output."""
+    return distributions.dmol_from_network_output(output, self.channels,
+                                                  self.num_components)
