@@ -1,0 +1,187 @@
+"""Embedded synthetic problems: determinism, shapes, labels, visible factors."""
+
+import gin
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from t2t_delta.errors import UserError
+from t2t_delta.problems import image_synthetic
+from t2t_delta.problems import text_synthetic
+
+
+def _check_against_spec(problem, split):
+  arrays = problem.arrays(split)
+  spec = problem.feature_spec()
+  assert set(arrays) == set(spec)
+  n = problem.num_examples(split)
+  for key, s in spec.items():
+    assert arrays[key].dtype == s.dtype.as_numpy_dtype, key
+    assert arrays[key].shape == (n,) + tuple(s.shape), key
+  example = next(iter(problem.examples(split)))
+  for key, s in spec.items():
+    assert s.is_compatible_with(example[key]), key
+
+
+SMALL = dict(num_train=256, num_eval=64, num_test=64)
+
+
+@pytest.mark.parametrize('cls', [image_synthetic.ImageSynthetic,
+                                 image_synthetic.ImageSyntheticGrey])
+def test_image_synthetic_shapes_determinism_labels(cls):
+  a, b = cls(**SMALL), cls(**SMALL)
+  for split in ('train', 'eval', 'test'):
+    _check_against_spec(a, split)
+    for key in a.label_keys:
+      values = a.arrays(split)[key]
+      assert values.min() >= 0 and values.max() < len(a.factor_names[key])
+    for key, value in a.arrays(split).items():
+      np.testing.assert_array_equal(value, b.arrays(split)[key])
+  assert not np.array_equal(a.arrays('train')['image'][:64], a.arrays('test')['image'])
+  other = cls(seed=1, **SMALL)
+  assert not np.array_equal(a.arrays('train')['image'], other.arrays('train')['image'])
+  units = a.units_per_example({'image': tf.constant(a.arrays('eval')['image'][:5])})
+  np.testing.assert_allclose(units.numpy(), [np.prod(a.image_shape)] * 5)
+  a.validate()
+  assert a.unit == 'bits/dim'
+
+
+def test_image_synthetic_default_shapes():
+  assert image_synthetic.ImageSynthetic().image_shape == (16, 16, 3)
+  assert image_synthetic.ImageSyntheticGrey().image_shape == (8, 8, 1)
+  assert image_synthetic.ImageSynthetic(image_size=24, **SMALL).arrays(
+      'eval')['image'].shape == (64, 24, 24, 3)
+  assert image_synthetic.ImageSyntheticGrey(image_size=16, **SMALL).arrays(
+      'eval')['image'].shape == (64, 16, 16, 1)
+
+
+def test_image_synthetic_factors_visible():
+  p = image_synthetic.ImageSynthetic(num_train=2048, num_eval=8, num_test=8)
+  a = p.arrays('train')
+  image = a['image'].astype(np.float32)
+  # Colour: the brightest pixels' mean RGB separates the hues.
+  bright = image.max(axis=-1) > 150
+  means = np.stack([(image[a['colour'] == c] * bright[a['colour'] == c][..., None]).sum(
+      (0, 1, 2)) / bright[a['colour'] == c].sum() for c in range(6)])
+  for i in range(6):
+    for j in range(i + 1, 6):
+      assert np.abs(means[i] - means[j]).max() > 60, (i, j, means)
+  # Position: the foreground lies in the labelled quadrant.
+  fg = image.max(axis=-1) > 150
+  half = p.image_size // 2
+  quadrant = np.stack([fg[:, :half, :half].sum((1, 2)), fg[:, :half, half:].sum((1, 2)),
+                       fg[:, half:, :half].sum((1, 2)), fg[:, half:, half:].sum((1, 2))],
+                      axis=1)
+  assert np.mean(quadrant.argmax(1) == a['position']) > 0.99
+  # Size: large shapes cover more pixels; shape: squares cover more than crosses.
+  area = fg.sum((1, 2))
+  assert area[a['size'] == 1].mean() > 1.5 * area[a['size'] == 0].mean()
+  assert area[a['shape'] == 1].mean() > area[a['shape'] == 3].mean()
+  # Local texture: background pixels vary (an AR decoder has something to model).
+  assert image[~fg].std() > 5
+
+
+def test_image_synthetic_grey_factors_visible():
+  p = image_synthetic.ImageSyntheticGrey(num_train=2048, num_eval=8, num_test=8)
+  a = p.arrays('train')
+  image = a['image'][..., 0].astype(np.float32)
+  levels = [image[a['intensity'] == k].max((1, 2)).mean() for k in range(3)]
+  assert levels[0] < levels[1] < levels[2]
+  ink = image > 90
+  ones = ink[a['digit'] == 1].sum((1, 2)).mean()
+  eights = ink[a['digit'] == 8].sum((1, 2)).mean()
+  assert eights > ones
+
+
+def test_image_synthetic_bad_args():
+  with pytest.raises(UserError, match='image_size'):
+    image_synthetic.ImageSynthetic(image_size=4).validate()
+  with pytest.raises(UserError, match='num_eval'):
+    image_synthetic.ImageSynthetic(num_eval=0).arrays('train')
+  with pytest.raises(UserError, match='unknown split'):
+    image_synthetic.ImageSynthetic(**SMALL).arrays('valid')
+
+
+def test_text_synthetic_shapes_determinism_labels():
+  a = text_synthetic.TextSynthetic(num_train=300, num_eval=50, num_test=50)
+  b = text_synthetic.TextSynthetic(num_train=300, num_eval=50, num_test=50)
+  for split in ('train', 'eval', 'test'):
+    _check_against_spec(a, split)
+    for key, value in a.arrays(split).items():
+      np.testing.assert_array_equal(value, b.arrays(split)[key])
+    arrays = a.arrays(split)
+    assert set(np.unique(arrays['topic'])) <= {0, 1, 2, 3}
+    assert set(np.unique(arrays['tense'])) <= {0, 1}
+    assert arrays['targets'].max() < a.vocab_size
+  assert a.vocab_size == len(text_synthetic.VOCABULARY) and 200 < a.vocab_size < 500
+  assert text_synthetic.VOCABULARY[:3] == ('<pad>', '<eos>', '<unk>')
+  assert a.unit == 'nats/token'
+  a.validate()
+
+
+def test_text_synthetic_padding_mask_units_roundtrip():
+  p = text_synthetic.TextSynthetic(num_train=200, num_eval=20, num_test=20)
+  arrays = p.arrays('train')
+  lengths = arrays['mask'].sum(1).astype(int)
+  assert lengths.min() >= 7 and lengths.max() <= 23    # 6..22 words + EOS
+  for targets, mask, n in zip(arrays['targets'], arrays['mask'], lengths):
+    assert targets[n - 1] == p.EOS_ID
+    assert np.all(targets[:n - 1] > 2)                # no pad/eos/unk inside
+    assert np.all(targets[n:] == p.PAD_ID)
+    np.testing.assert_array_equal(mask, np.arange(p.max_length) < n)
+  units = p.units_per_example({'mask': tf.constant(arrays['mask'][:4])})
+  np.testing.assert_allclose(units.numpy(), lengths[:4])
+  for sentence, targets in zip(p.sentences('train'), arrays['targets']):
+    assert p.decode(targets) == sentence
+    ids = p.encode(sentence)
+    assert p.decode(ids) == sentence
+    assert ids == targets[:len(ids)].tolist()
+  assert p.encode('The Referee WON zzz.') == [
+      p.encode('the')[0], p.encode('referee')[0], p.encode('won')[0], 2, p.encode('.')[0]]
+
+
+def test_text_synthetic_topic_words_differ():
+  p = text_synthetic.TextSynthetic(num_train=2000, num_eval=8, num_test=8)
+  arrays = p.arrays('train')
+  counts = np.zeros([4, p.vocab_size])
+  for topic in range(4):
+    ids = arrays['targets'][arrays['topic'] == topic]
+    counts[topic] = np.bincount(ids.ravel(), minlength=p.vocab_size)
+  present = counts[:, 3:] > 0
+  # Most words that occur are specific to a single topic.
+  assert np.mean(present.sum(0)[present.any(0)] == 1) > 0.6
+  # Tense changes the verbs.
+  past = set(arrays['targets'][arrays['tense'] == 1].ravel())
+  present_tense = set(arrays['targets'][arrays['tense'] == 0].ravel())
+  assert p.encode('won')[0] in past and p.encode('won')[0] not in present_tense
+
+
+def test_text_synthetic_truncation_keeps_eos():
+  p = text_synthetic.TextSynthetic(max_length=8, num_train=100, num_eval=8, num_test=8)
+  arrays = p.arrays('train')
+  assert arrays['targets'].shape == (100, 8)
+  last = arrays['mask'].sum(1).astype(int) - 1
+  assert np.all(arrays['targets'][np.arange(100), last] == p.EOS_ID)
+  with pytest.raises(UserError, match='max_length'):
+    text_synthetic.TextSynthetic(max_length=1).validate()
+
+
+def test_gin_parameters_reach_constructors():
+  gin.clear_config()
+  try:
+    gin.parse_config(['image_synthetic.image_size = 12', 'image_synthetic.num_train = 32',
+                      'text_synthetic.max_length = 20'])
+    assert image_synthetic.ImageSynthetic().image_shape == (12, 12, 3)
+    assert image_synthetic.ImageSynthetic().num_examples('train') == 32
+    assert text_synthetic.TextSynthetic().feature_spec()['targets'].shape == [20]
+  finally:
+    gin.clear_config()
+
+
+def test_registered_names():
+  import t2t_delta  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  from t2t_delta import registry  # pylint: disable=g-import-not-at-top
+  for name in ('image_synthetic', 'image_synthetic_grey', 'text_synthetic', 'image_files',
+               'text_lines', 'image_cifar10', 'image_imagenet32', 'languagemodel_lm1b'):
+    assert name in registry.list_problems()
+    assert registry.problem(name).registered_name == name
