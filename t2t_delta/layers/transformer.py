@@ -227,10 +227,15 @@ class TransformerEncoder(tf.Module):
                          seeds=seeds, name=f'block_{i}') for i in range(num_layers)]
     self.final_norm = core.LayerNorm(hidden_size, name='final_norm')
 
-  def __call__(self, ids, padding=None, training=False, seed=None,
+  def __call__(self, ids, padding=None, input_offset=None, training=False, seed=None,
                dtype=tf.float32):
-    """ids [B, T] int32, padding [B, T] bool (True = pad) -> [B, T, H]."""
+    """ids [B, T] int32, padding [B, T] bool (True = pad) -> [B, T, H].
+
+    `input_offset` [B, T, H], if given, is added to the input embeddings.
+    """
     x = self.input_layer(ids, dtype)
+    if input_offset is not None:
+      x += tf.cast(input_offset, dtype)
     x = core.dropout(x, self.dropout_rate, _site_seed(seed, 0), training)
     mask = encoder_mask(self.structure, ids.shape[1])[None, None]
     if padding is not None:

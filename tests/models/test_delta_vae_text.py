@@ -1,0 +1,233 @@
+"""delta_vae_text and ar_text: masked KL, padding invariance, causality, XLA."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from t2t_delta import distributions
+from t2t_delta.errors import UserError
+from t2t_delta.models import ar_text
+from t2t_delta.models import delta_vae_text
+from t2t_delta.problems.base import TextProblem
+
+T, V = 9, 23
+SMALL = dict(num_layers=2, hidden_size=16, filter_size=32, num_heads=2, aux_hidden=8)
+
+
+class _Problem(TextProblem):
+  max_length = T
+  vocab_size = V
+
+
+def _features(lengths, seed=0):
+  rng = np.random.default_rng(seed)
+  targets = rng.integers(2, V, size=(len(lengths), T)).astype(np.int32)
+  mask = (np.arange(T)[None] < np.array(lengths)[:, None]).astype(np.float32)
+  for b, n in enumerate(lengths):
+    targets[b, n - 1] = 1
+    targets[b, n:] = 0
+  return {'targets': tf.constant(targets), 'mask': tf.constant(mask)}
+
+
+def _model(**kwargs):
+  return delta_vae_text.DeltaVaeText(_Problem(), **dict(SMALL, **kwargs))
+
+
+SEED = tf.constant([3, 4], tf.int32)
+
+
+def test_ar1_per_step_terms_sum_to_ar1_kl():
+  rng = np.random.default_rng(1)
+  loc = tf.constant(rng.normal(size=(3, T, 2)), tf.float32)
+  scale = tf.constant(rng.uniform(0.05, 2.0, size=(3, T, 2)), tf.float32)
+  alphas = tf.constant([0.2, 0.9])
+  terms = delta_vae_text.ar1_kl_per_step(loc, scale, alphas)
+  np.testing.assert_allclose(tf.reduce_sum(terms, 1),
+                             distributions.ar1_kl_per_dim(loc, scale, alphas),
+                             rtol=1e-5)
+
+
+def test_masked_kl_equals_kl_of_truncated_sequence():
+  rng = np.random.default_rng(2)
+  lengths = [T, 4, 1, 2]
+  loc = tf.constant(rng.normal(size=(4, T, 3)), tf.float32)
+  scale = tf.constant(rng.uniform(0.01, 3.0, size=(4, T, 3)), tf.float32)
+  alphas = tf.constant([0.2, 0.5, 0.95])
+  mask = tf.constant(np.arange(T)[None] < np.array(lengths)[:, None], tf.float32)
+  masked = delta_vae_text.masked_ar1_kl_per_dim(loc, scale, alphas, mask).numpy()
+  for b, n in enumerate(lengths):
+    truncated = distributions.ar1_kl_per_dim(loc[b, :n], scale[b, :n], alphas)
+    np.testing.assert_allclose(masked[b], truncated, rtol=1e-5, atol=1e-5)
+
+
+def test_masked_kl_at_least_committed_rate_of_length():
+  alphas = tf.constant([0.2, 0.4])
+  loc = tf.zeros([1, T, 2])
+  scale = tf.ones([1, T, 2]) * np.sqrt(1.0 / (1.0 + 0.4 ** 2))
+  for n in range(1, T + 1):
+    mask = tf.constant(np.arange(T)[None] < n, tf.float32)
+    kl = tf.reduce_sum(delta_vae_text.masked_ar1_kl_per_dim(loc, scale, alphas, mask))
+    assert kl.numpy() >= distributions.committed_rate(alphas, n).numpy() - 1e-5
+
+
+@pytest.mark.parametrize('prior_type,structure', [('ar1', 'anti_causal'),
+                                                  ('standard_normal', 'non_causal')])
+def test_outputs_finite_and_rate_above_committed(prior_type, structure):
+  model = _model(prior_type=prior_type, encoder_structure=structure)
+  out = model(_features([T, 5, 1]), training=True, seed=SEED)
+  for key in ('distortion', 'rate', 'aux_loss'):
+    assert out[key].shape == (3,)
+    assert np.isfinite(out[key].numpy()).all()
+  assert out['rate_per_group'].shape == (3, 2)
+  np.testing.assert_allclose(tf.reduce_sum(out['rate_per_group'], -1), out['rate'],
+                             rtol=1e-6)
+  for key in ('rate_aux', 'committed_rate'):
+    assert out['extras'][key].shape == (3,)
+    assert np.isfinite(out['extras'][key].numpy()).all()
+  assert np.all(out['rate'].numpy() >= out['extras']['committed_rate'].numpy() - 1e-5)
+  if prior_type == 'ar1':
+    alphas = distributions.linear_alphas_np(0.2, 0.4, 2)
+    np.testing.assert_allclose(
+        out['extras']['committed_rate'],
+        [distributions.committed_rate_np(alphas, n) for n in (T, 5, 1)], rtol=1e-5)
+    np.testing.assert_allclose(model.committed_rate(),
+                               distributions.committed_rate_np(alphas, T), rtol=1e-6)
+  else:
+    assert model.committed_rate() == 0.0
+
+
+def test_padding_does_not_change_outputs():
+  model = _model(encoder_structure='non_causal', dropout_rate=0.2)
+  features = _features([T, 5, 2])
+  targets = features['targets'].numpy().copy()
+  targets[1, 5:] = [7, 8, 9, 10]
+  targets[2, 2:] = 11
+  changed = dict(features, targets=tf.constant(targets))
+  for training in (False, True):
+    a = model(features, training=training, seed=SEED)
+    b = model(changed, training=training, seed=SEED)
+    for key in ('distortion', 'rate', 'aux_loss'):
+      np.testing.assert_allclose(a[key], b[key], rtol=1e-5, err_msg=key)
+    np.testing.assert_allclose(a['extras']['rate_aux'], b['extras']['rate_aux'],
+                               rtol=1e-5)
+
+
+def _position_dependence(fn, targets):
+  """[T_out, T_in] bool: output t changes when the token at s changes."""
+  base = fn(targets)
+  rows = []
+  for s in range(T):
+    other = targets.numpy().copy()
+    other[:, s] = 2 + (other[:, s] - 1) % (V - 2)    # a different non-special token
+    rows.append(np.abs(fn(tf.constant(other)) - base).reshape(T, -1).max(-1) > 0)
+  return np.stack(rows, axis=1)
+
+
+def test_encoder_anti_causal_per_token():
+  model = _model()
+  features = _features([T])
+  loc = lambda x: model.encode(dict(features, targets=x), False, SEED).mean()[0].numpy()
+  depends = _position_dependence(loc, features['targets'])
+  np.testing.assert_array_equal(depends, np.triu(np.ones([T, T], bool)))
+  model = _model(encoder_structure='non_causal')
+  loc = lambda x: model.encode(dict(features, targets=x), False, SEED).mean()[0].numpy()
+  assert _position_dependence(loc, features['targets']).all()
+
+
+def test_decoder_causal_per_token_given_z():
+  model = _model()
+  features = _features([T])
+  z = model.sample_prior(1, SEED)
+
+  def log_probs(x):
+    dist = model.decode(dict(features, targets=x), z, False, SEED)
+    return dist.logits[0].numpy()
+
+  depends = _position_dependence(log_probs, features['targets'])
+  # Logits at t depend on targets < t only (strictly lower triangular).
+  np.testing.assert_array_equal(depends, np.tril(np.ones([T, T], bool), -1))
+
+
+def test_decoder_reads_latents_causally():
+  model = _model()
+  features = _features([T])
+  z = model.sample_prior(1, SEED)
+  inputs = ar_text.shift_right(features['targets'])
+  with tf.GradientTape() as tape:
+    tape.watch(z)
+    logits = model.decode_logits(inputs, z)
+    target = tf.reduce_sum(logits[0, 3] * tf.range(1.0, V + 1.0))
+  grad = tf.norm(tape.gradient(target, z)[0], axis=-1).numpy()
+  assert np.all(grad[:4] > 0) and np.all(grad[4:] == 0)
+
+
+def test_runs_under_xla():
+  model = _model(dropout_rate=0.1, num_layers=1)
+  features = _features([T, 3])
+  out = tf.function(lambda f, s: model(f, training=True, seed=s),
+                    jit_compile=True)(features, SEED)
+  for key in ('distortion', 'rate', 'aux_loss'):
+    assert out[key].shape == (2,) and np.isfinite(out[key].numpy()).all()
+  assert np.all(out['rate'].numpy() >= out['extras']['committed_rate'].numpy() - 1e-5)
+
+
+def test_gradients_reach_encoder_decoder_and_aux_prior_separately():
+  model = _model()
+  features = _features([T, 4])
+  with tf.GradientTape(persistent=True) as tape:
+    out = model(features, training=True, seed=SEED)
+    elbo = tf.reduce_mean(out['distortion'] + out['rate'])
+    aux = tf.reduce_mean(out['aux_loss'])
+  enc = tape.gradient(elbo, model.encoder.trainable_variables)
+  assert all(g is not None for g in enc)
+  aux_on_encoder = tape.gradient(aux, model.encoder.trainable_variables)
+  assert all(g is None for g in aux_on_encoder)
+  assert all(g is not None
+             for g in tape.gradient(aux, model.aux_prior.trainable_variables))
+
+
+def test_committed_rate_bits_solves_alpha_hi():
+  model = _model(committed_rate_bits=3.0, alpha_lo=0.2)
+  np.testing.assert_allclose(model.committed_rate() / np.log(2.0), 3.0, rtol=1e-5)
+  assert model.alphas_np[0] == pytest.approx(0.2)
+
+
+def test_bad_settings_are_user_errors():
+  with pytest.raises(UserError, match='anti_causal'):
+    _model(encoder_structure='causal')
+  with pytest.raises(UserError, match='ar1'):
+    _model(prior_type='laplace')
+  with pytest.raises(UserError, match='num_heads'):
+    _model(hidden_size=15, num_heads=2)
+
+
+def test_ar_text_rate_zero_and_padding_invariant():
+  model = ar_text.ArText(_Problem(), num_layers=2, hidden_size=16, filter_size=32,
+                         num_heads=2)
+  features = _features([T, 4])
+  out = model(features, training=True, seed=SEED)
+  np.testing.assert_array_equal(out['rate'].numpy(), 0.0)
+  assert np.isfinite(out['distortion'].numpy()).all()
+  targets = features['targets'].numpy().copy()
+  targets[1, 4:] = 5
+  other = model(dict(features, targets=tf.constant(targets)), training=True, seed=SEED)
+  np.testing.assert_allclose(out['distortion'], other['distortion'], rtol=1e-6)
+  assert model.committed_rate() == 0.0
+  # Initial loss is about log V per token.
+  per_token = out['distortion'].numpy() / features['mask'].numpy().sum(-1)
+  assert np.all(np.abs(per_token - np.log(V)) < 1.5)
+
+
+def test_registered_and_gin_configurable():
+  import gin
+  from t2t_delta import registry
+  assert registry.model('delta_vae_text') is delta_vae_text.DeltaVaeText
+  assert registry.model('ar_text') is ar_text.ArText
+  with gin.unlock_config():
+    gin.parse_config('delta_vae_text.latent_dim = 3\ndelta_vae_text.hidden_size = 8\n'
+                     'delta_vae_text.filter_size = 8\ndelta_vae_text.num_layers = 1')
+  try:
+    model = delta_vae_text.DeltaVaeText(_Problem())
+    assert model.latent_dim == 3
+  finally:
+    gin.clear_config()
