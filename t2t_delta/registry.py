@@ -1,8 +1,8 @@
 """One registry for problems and models.
 
 Every module under `t2t_delta.problems` and `t2t_delta.models` registers its classes on
-import; `import t2t_delta` imports them all, and an import failure is an error rather
-than a silently missing name.
+import; the first lookup imports them all (`t2t_delta.import_all`), and an import
+failure is an error rather than a silently missing name.
 
     @registry.register_problem
     class ImageSynthetic(problems.ImageProblem): ...
@@ -55,7 +55,13 @@ def register_model(cls_or_name):
   return _register(_MODELS, 'model', cls_or_name)
 
 
+def _ensure_imported():
+  import t2t_delta  # pylint: disable=g-import-not-at-top
+  t2t_delta.import_all()
+
+
 def _lookup(table, kind, name):
+  _ensure_imported()
   if name not in table:
     known = ', '.join(sorted(table)) or '(none)'
     raise UserError(f'unknown {kind} {name!r}; known {kind}s: {known}.')
@@ -73,15 +79,18 @@ def model(name):
 
 
 def list_problems():
+  _ensure_imported()
   return sorted(_PROBLEMS)
 
 
 def list_models():
+  _ensure_imported()
   return sorted(_MODELS)
 
 
 def help_string():
   """Human-readable listing for `--registry_help`."""
+  _ensure_imported()
   lines = ['Problems:']
   for name in list_problems():
     doc = (_PROBLEMS[name].__doc__ or '').strip().splitlines()

@@ -8,13 +8,13 @@ Exit status: 0 done, 2 bad input (one-line message, nothing written), 3 non-fini
 loss or gradient, 128+N stopped by signal N after saving a checkpoint.
 """
 
-import os
 import sys
 
 from absl import app
 from absl import flags
 from absl import logging
 
+from t2t_delta import quiet
 from t2t_delta.errors import UserError
 
 SCHEDULES = ('train', 'train_and_evaluate', 'evaluate')
@@ -84,7 +84,7 @@ def _main(argv):
 
 
 def main():
-  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  quiet.import_tensorflow_quietly()
   app.run(_main)
 
 

@@ -22,39 +22,50 @@ import tensorflow as tf
 SHUFFLE_BUFFER = 10000
 
 
-def _pipeline_info(input_context):
+def _layout(global_batch, input_context):
+  """(pipeline_id, num_pipelines, replicas per pipeline, per-replica batch)."""
   if input_context is None:
-    return 0, 1
-  return input_context.input_pipeline_id, input_context.num_input_pipelines
+    return 0, 1, 1, global_batch
+  replicas = input_context.num_replicas_in_sync
+  pipelines = input_context.num_input_pipelines
+  if global_batch % replicas:
+    raise ValueError(f'global batch {global_batch} is not divisible by the '
+                     f'{replicas} replicas.')
+  return (input_context.input_pipeline_id, pipelines, replicas // pipelines,
+          global_batch // replicas)
 
 
 def train_dataset(problem, global_batch, seed, start_step=0, input_context=None):
-  """Infinite dataset of training batches [global_batch / num_pipelines, ...]."""
-  pipeline_id, num_pipelines = _pipeline_info(input_context)
-  if global_batch % num_pipelines:
-    raise ValueError(f'global batch {global_batch} is not divisible by the '
-                     f'{num_pipelines} input pipelines.')
-  local_batch = global_batch // num_pipelines
+  """Infinite dataset of per-replica training batches.
+
+  Each element is one replica's batch of `global_batch / num_replicas` examples; a
+  pipeline yields its replicas' batches in order, step after step (the layout
+  `tf.distribute`'s `distribute_datasets_from_function` expects).
+  """
+  pipeline_id, num_pipelines, local_replicas, replica_batch = _layout(
+      global_batch, input_context)
   arrays = problem.arrays('train')
   if arrays is not None:
-    ds = _in_memory_stream(arrays, global_batch, local_batch, pipeline_id, seed,
-                           start_step)
+    ds = _in_memory_stream(arrays, global_batch, replica_batch, local_replicas,
+                           pipeline_id, seed, start_step)
   else:
-    ds = _streaming_stream(problem, global_batch, local_batch, pipeline_id,
-                           num_pipelines, seed, start_step)
+    ds = _streaming_stream(problem, replica_batch * local_replicas, replica_batch,
+                           pipeline_id, num_pipelines, seed, start_step)
   return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _in_memory_stream(arrays, global_batch, local_batch, pipeline_id, seed, start_step):
+def _in_memory_stream(arrays, global_batch, replica_batch, local_replicas, pipeline_id,
+                      seed, start_step):
   n = len(next(iter(arrays.values())))
   tensors = {k: tf.constant(v) for k, v in arrays.items()}
   seed = int(seed)
 
-  def batch_for_step(step):
-    offsets = tf.range(local_batch, dtype=tf.int64) + pipeline_id * local_batch
-    g = step * global_batch + offsets
-    epoch = g // n
-    position = g % n
+  def replica_batch_at(k):
+    step, local_replica = k // local_replicas, k % local_replicas
+    replica = pipeline_id * local_replicas + local_replica
+    g = step * global_batch + replica * replica_batch + tf.range(replica_batch,
+                                                                dtype=tf.int64)
+    epoch, position = g // n, g % n
     seeds = tf.stack([tf.fill(tf.shape(epoch), tf.constant(seed, tf.int64)), epoch,
                       tf.zeros_like(epoch)], axis=1)
     # The raw op takes one [3] seed per index (the public wrapper pads a [2] seed).
@@ -62,17 +73,16 @@ def _in_memory_stream(arrays, global_batch, local_batch, pipeline_id, seed, star
                                           max_index=tf.constant(n - 1, tf.int64))
     return {k: tf.gather(v, index) for k, v in tensors.items()}
 
-  return tf.data.Dataset.range(start_step, np.iinfo(np.int64).max).map(
-      batch_for_step, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  return tf.data.Dataset.range(start_step * local_replicas, np.iinfo(np.int64).max).map(
+      replica_batch_at, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def _streaming_stream(problem, global_batch, local_batch, pipeline_id, num_pipelines,
+def _streaming_stream(problem, pipeline_batch, local_batch, pipeline_id, num_pipelines,
                       seed, start_step):
-  del global_batch
   examples = problem.examples('train').shard(num_pipelines, pipeline_id)
   n = problem.num_examples('train')
   per_pipeline = n // num_pipelines if n else None
-  start = start_step * local_batch
+  start = start_step * pipeline_batch
   start_epoch, skip = divmod(start, per_pipeline) if per_pipeline else (0, start)
 
   def one_epoch(epoch):
@@ -85,9 +95,13 @@ def _streaming_stream(problem, global_batch, local_batch, pipeline_id, num_pipel
 
 
 def eval_dataset(problem, split, global_batch, input_context=None):
-  """Finite dataset of padded batches covering the whole split once, with `weight`."""
-  pipeline_id, num_pipelines = _pipeline_info(input_context)
-  local_batch = global_batch // num_pipelines
+  """Finite dataset of padded per-replica batches covering the split once, with `weight`.
+
+  The number of batches can differ by one between pipelines of a multi-host run;
+  `tf.distribute` pads the missing replica batches (use `eval_batch_size` that divides
+  the split for exact per-host balance).
+  """
+  pipeline_id, num_pipelines, _, local_batch = _layout(global_batch, input_context)
   examples = problem.examples(split).shard(num_pipelines, pipeline_id)
   examples = examples.map(lambda ex: dict(ex, weight=tf.constant(1.0)))
   spec = dict(problem.feature_spec(), weight=tf.TensorSpec([], tf.float32))

@@ -33,14 +33,15 @@ class Adam(tf.Module):
 
   def apply_gradients(self, grads, variables, apply=True):
     context = tf.distribute.get_replica_context()
-    return context.merge_call(self._apply_cross_replica, args=(grads, variables, apply))
+    failure = 1.0 - tf.cast(apply, tf.float32)
+    return context.merge_call(self._apply_cross_replica, args=(grads, variables, failure))
 
-  def _apply_cross_replica(self, strategy, grads, variables, apply):
+  def _apply_cross_replica(self, strategy, grads, variables, failure):
     grads = strategy.extended.batch_reduce_to(tf.distribute.ReduceOp.SUM,
                                               list(zip(grads, variables)))
     # Apply only if no replica saw a non-finite value (ReduceOp has no MIN: count).
-    failures = strategy.extended.reduce_to(tf.distribute.ReduceOp.SUM,
-                                           1.0 - tf.cast(apply, tf.float32), variables[0])
+    failures = strategy.extended.reduce_to(tf.distribute.ReduceOp.SUM, failure,
+                                           variables[0])
     scale = tf.constant(1.0)
     if self.clip_norm:
       local = [strategy.experimental_local_results(g)[0] for g in grads]

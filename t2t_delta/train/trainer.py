@@ -307,7 +307,7 @@ class Trainer:
           _log(f'step {step}/{c.steps}  {rate:.2f} steps/s  '
                f'loss {sums["loss"] / count:.4f}  '
                f'distortion {sums["distortion"] / count:.4f}  '
-               f'rate {sums["rate"] / count:.4f} nats/example  lr {lr:.3g}')
+               f'rate {sums["rate"] / count:.6f} nats/example  lr {lr:.3g}')
           with train_writer.as_default(step=step):
             record = metrics.summarize(self.problem, sums, step, 'train')
             for key in ('nelbo', 'rate', 'distortion'):

@@ -1,0 +1,72 @@
+"""Tiny in-memory problems for fast tests (registered on import)."""
+
+import numpy as np
+
+from t2t_delta import registry
+from t2t_delta.problems import ImageProblem, TextProblem
+
+
+@registry.register_problem
+class TinyImages(ImageProblem):
+  """8x8x3 images whose brightness level is the label (test problem)."""
+
+  label_keys = ('label',)
+
+  def __init__(self, data_dir=None, size=8, channels=3, num_train=256, num_test=48):
+    super().__init__(data_dir)
+    self.size, self.channels = size, channels
+    self.sizes = {'train': num_train, 'eval': num_test, 'test': num_test}
+
+  @property
+  def image_shape(self):
+    return (self.size, self.size, self.channels)
+
+  def arrays(self, split):
+    rng = np.random.default_rng({'train': 0, 'eval': 1, 'test': 2}[split])
+    n = self.sizes[split]
+    label = rng.integers(0, 4, n)
+    noise = rng.integers(0, 40, (n,) + self.image_shape)
+    image = (label[:, None, None, None] * 60 + noise).astype(np.uint8)
+    return {'image': image, 'label': label.astype(np.int32)}
+
+
+@registry.register_problem
+class TinyText(TextProblem):
+  """Sentences of one repeated word; the word is the label (test problem)."""
+
+  label_keys = ('label',)
+  WORDS = ('alpha', 'beta', 'gamma', 'delta')
+
+  def __init__(self, data_dir=None, max_length=8, num_train=256, num_test=48):
+    super().__init__(data_dir)
+    self._max_length = max_length
+    self.sizes = {'train': num_train, 'eval': num_test, 'test': num_test}
+
+  @property
+  def max_length(self):
+    return self._max_length
+
+  @property
+  def vocab_size(self):
+    return 3 + len(self.WORDS)
+
+  def encode(self, text):
+    return [3 + self.WORDS.index(w) if w in self.WORDS else 2 for w in text.split()]
+
+  def decode(self, ids):
+    words = []
+    for i in ids:
+      if i == self.EOS_ID:
+        break
+      if i >= 3:
+        words.append(self.WORDS[i - 3])
+    return ' '.join(words)
+
+  def arrays(self, split):
+    rng = np.random.default_rng({'train': 0, 'eval': 1, 'test': 2}[split])
+    n = self.sizes[split]
+    label = rng.integers(0, len(self.WORDS), n)
+    lengths = rng.integers(2, self._max_length, n)
+    targets, masks = zip(*(self.pad_ids([3 + l] * k) for l, k in zip(label, lengths)))
+    return {'targets': np.stack(targets), 'mask': np.stack(masks),
+            'label': label.astype(np.int32)}
