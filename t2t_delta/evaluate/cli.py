@@ -1,0 +1,101 @@
+r"""t2t-delta-eval: evaluate a trained run (likelihood bounds, probes, t-SNE).
+
+    t2t-delta-eval --output_dir=runs/tiny --splits=eval,test --nll_samples=128 --tsne
+
+Restores the latest checkpoint of --output_dir once (model rebuilt from the run's
+config.gin plus any --gin_param), then for every split:
+
+* −ELBO, rate and distortion over the whole split (under the model's prior; under the
+  auxiliary prior too when the model has one);
+* the importance-sampled NLL with K = --nll_samples samples from q(z|x) (0 disables);
+* linear-probe accuracy of every label of the problem from posterior means (fitted on
+  the train split), with the majority-class baseline (--probe; on by default when the
+  problem has labels);
+* with --tsne, a t-SNE picture of the posterior means coloured by the first label,
+  saved as tsne_<split>.png in the run directory.
+
+Records are appended to the run's metrics.jsonl (with `"evaluator": "t2t-delta-eval"`)
+and printed as a table. Exit status: 0 done, 2 bad input.
+"""
+
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from t2t_delta import quiet
+from t2t_delta.errors import UserError
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('output_dir', None, 'Run directory of a training run (has run.json, '
+                    'config.gin and checkpoints).')
+flags.DEFINE_list('splits', ['eval', 'test'], 'Comma-separated splits to evaluate.')
+flags.DEFINE_multi_string('gin_param', [], 'Extra gin binding applied after the run\'s '
+                          'config.gin (repeatable).')
+flags.DEFINE_integer('nll_samples', 128, 'K, samples from q(z|x) per example for the '
+                     'importance-sampled NLL; 0 disables it.')
+flags.DEFINE_integer('nll_chunk', 16, 'Samples per compiled call of the NLL estimate '
+                     '(memory grows with nll_chunk x batch size).')
+flags.DEFINE_bool('aux_prior', False, 'Also estimate the NLL under the auxiliary prior '
+                  '(models that have one).')
+flags.DEFINE_bool('probe', None, 'Linear probes of every label from posterior means '
+                  '(default: on when the problem has labels).')
+flags.DEFINE_integer('probe_examples', 10000, 'Train examples used to fit the probes '
+                     '(0: the whole train split).')
+flags.DEFINE_bool('tsne', False, 'Save a t-SNE picture of the posterior means of each '
+                  'split (tsne_<split>.png in the run directory).')
+flags.DEFINE_integer('max_examples', None, 'Evaluate only the first N examples of each '
+                     'split (quick runs); default: whole splits.')
+flags.DEFINE_integer('batch_size', None, 'Evaluation batch size (default: the run\'s '
+                     'train.eval_batch_size or train.batch_size).')
+flags.DEFINE_integer('seed', 0, 'Seed of the importance samples and the probes.')
+flags.DEFINE_enum('strategy', 'cpu', ('auto', 'cpu', 'mirrored', 'tpu'),
+                  'Strategy for the whole-split ELBO pass.')
+
+
+def _fail(message, status=2):
+  print(f'error: {message}', file=sys.stderr, flush=True)
+  sys.exit(status)
+
+
+def run(argv):
+  if len(argv) > 1:
+    raise UserError(f'unexpected arguments {argv[1:]}; flags look like --name=value.')
+  if not FLAGS.output_dir:
+    raise UserError('missing --output_dir (the run directory to evaluate).')
+  if FLAGS.nll_samples < 0:
+    raise UserError(f'--nll_samples must be >= 0, got {FLAGS.nll_samples}.')
+  from t2t_delta.evaluate import evaluator  # pylint: disable=g-import-not-at-top
+  from t2t_delta.problems import base  # pylint: disable=g-import-not-at-top
+  bad = [s for s in FLAGS.splits if s not in base.SPLITS]
+  if bad or not FLAGS.splits:
+    raise UserError(f'--splits={",".join(FLAGS.splits)}; valid splits: '
+                    f'{", ".join(base.SPLITS)}.')
+  ev = evaluator.Evaluator(FLAGS.output_dir, FLAGS.gin_param, FLAGS.batch_size,
+                           FLAGS.strategy)
+  probe = FLAGS.probe if FLAGS.probe is not None else bool(ev.problem.label_keys)
+  print(f'Evaluating {FLAGS.output_dir} at step {ev.step} '
+        f'({ev.model.summary()}).', flush=True)
+  ev.evaluate(FLAGS.splits, nll_samples=FLAGS.nll_samples, probe=probe,
+              tsne=FLAGS.tsne, seed=FLAGS.seed, chunk_size=FLAGS.nll_chunk,
+              aux_prior=FLAGS.aux_prior, max_examples=FLAGS.max_examples,
+              probe_examples=FLAGS.probe_examples or None)
+  return 0
+
+
+def _main(argv):
+  logging.set_verbosity(logging.WARNING)
+  try:
+    return run(argv)
+  except UserError as e:
+    _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+
+
+def main():
+  quiet.import_tensorflow_quietly()
+  app.run(_main)
+
+
+if __name__ == '__main__':
+  main()
