@@ -4,10 +4,18 @@ r"""t2t-delta-trainer: train and evaluate a registered model on a registered pro
         --gin_file=gin/image_tiny.gin --output_dir=runs/tiny
 
 Running the same command again resumes from the latest checkpoint in --output_dir.
-Exit status: 0 done, 2 bad input (one-line message, nothing written), 3 non-finite
-loss or gradient, 128+N stopped by signal N after saving a checkpoint.
+Exit status: 0 done, 2 bad input (one line on stderr starting with 'error: ', nothing
+written), 3 non-finite loss or gradient (the last good checkpoint is kept), 128+N
+stopped by signal N (143 for SIGTERM, 130 for SIGINT) after saving a checkpoint.
+
+Checkpoints are written every `train.checkpoint_every_steps` steps or
+`train.checkpoint_every_secs` seconds, whichever comes first (gin, e.g.
+--gin_param=train.checkpoint_every_secs=300), at the last step and on SIGTERM/SIGINT;
+`train.keep_checkpoint_max` are kept. See docs/errors.md for every error message.
 """
 
+import re
+import signal
 import sys
 
 from absl import app
@@ -53,8 +61,40 @@ flags.DEFINE_bool('registry_help', False, 'List registered problems and models, 
 
 
 def _fail(message, status=2):
+  message = ' '.join(str(message).split())   # always exactly one line
   print(f'error: {message}', file=sys.stderr, flush=True)
   sys.exit(status)
+
+
+def parse_flags(argv):
+  """absl flag parsing with a one-line error (exit 2) for an unknown or bad flag."""
+  try:
+    return FLAGS(argv)
+  except flags.Error as e:
+    text = ' '.join(str(e).split())
+    unknown = re.match(r"Unknown command line flag '([^']*)'(?:\. Did you mean: (.*?) \?)?",
+                       text)
+    if unknown:
+      hint = (f" did you mean --{unknown.group(2).split(',')[0].strip()}?"
+              if unknown.group(2) else '')
+      text = f'unknown flag --{unknown.group(1)};{hint}'
+    else:
+      text = re.sub(r'invalid literal for int\(\) with base 10: .*', 'expected an integer',
+                    text).rstrip('.') + ';'
+    _fail(f'{text} see --help.')
+
+
+class _Interrupted(BaseException):
+  """SIGTERM/SIGINT outside the training loop (start-up, before the first step)."""
+
+  def __init__(self, signum):
+    super().__init__(signum)
+    self.signum = signum
+
+
+def _raise_interrupted(signum, frame):
+  del frame
+  raise _Interrupted(signum)
 
 
 def run(argv):
@@ -66,7 +106,13 @@ def run(argv):
     return 0
   session = config_lib.RunSetup.from_flags(FLAGS)
   if FLAGS.schedule == 'evaluate':
-    session.trainer().evaluate_splits(session.train_config().final_splits)
+    from t2t_delta.train import run_dir  # pylint: disable=g-import-not-at-top
+    if not run_dir.has_checkpoint(FLAGS.output_dir):
+      raise UserError(f'no checkpoint in {run_dir.checkpoint_dir(FLAGS.output_dir)} to '
+                      'evaluate; train first (same --output_dir) or point --output_dir '
+                      'at a run.')
+    session.trainer(write_run_info=False).evaluate_splits(
+        session.train_config().final_splits)
     return 0
   session.trainer().train(evaluate=FLAGS.schedule == 'train_and_evaluate')
   return 0
@@ -74,18 +120,33 @@ def run(argv):
 
 def _main(argv):
   logging.set_verbosity(logging.WARNING)
-  from t2t_delta.train.trainer import NonFiniteError  # pylint: disable=g-import-not-at-top
+  previous = {}
+  for sig in (signal.SIGTERM, signal.SIGINT):
+    try:
+      previous[sig] = signal.signal(sig, _raise_interrupted)
+    except ValueError:  # not the main thread
+      pass
   try:
-    return run(argv)
-  except UserError as e:
-    _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
-  except NonFiniteError as e:
-    _fail(str(e), status=3)
+    from t2t_delta.train.trainer import NonFiniteError  # pylint: disable=g-import-not-at-top
+    try:
+      return run(argv)
+    except UserError as e:
+      _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+    except NonFiniteError as e:
+      _fail(str(e), status=3)
+  except (_Interrupted, KeyboardInterrupt) as e:
+    signum = getattr(e, 'signum', signal.SIGINT)
+    print(f'{signal.Signals(signum).name} received before training started; nothing to '
+          'save. Rerun the same command to start or resume.', flush=True)
+    sys.exit(128 + signum)
+  finally:
+    for sig, handler in previous.items():
+      signal.signal(sig, handler)
 
 
 def main():
   quiet.import_tensorflow_quietly()
-  app.run(_main)
+  app.run(_main, flags_parser=parse_flags)
 
 
 if __name__ == '__main__':

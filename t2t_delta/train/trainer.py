@@ -45,11 +45,13 @@ class TrainConfig:
     objective: per-example loss from the model's terms (see `objectives.py`).
     log_every: print a progress line every this many steps.
     steps_per_loop: steps run inside one compiled call (TPUs want > 1).
-    checkpoint_every_steps / checkpoint_every_secs: periodic checkpoints (either fires).
-    keep_checkpoint_max: checkpoints kept on disk.
+    checkpoint_every_steps / checkpoint_every_secs: periodic checkpoints (either fires;
+      0 disables the step trigger). A checkpoint is also written at the last step and
+      on SIGTERM/SIGINT.
+    keep_checkpoint_max: checkpoints kept on disk (>= 1).
     jit_compile: compile the forward/backward pass with XLA.
     nonfinite: 'stop' (exit non-zero, keep the last good checkpoint) or 'skip' (skip the
-      update and count it in `skipped_steps`).
+      update and count it in the checkpointed `optimizer.skipped`).
     fault_hook: optional fn(out, step) -> out applied to the model's output (tests).
   """
   batch_size: int = 32
@@ -68,6 +70,39 @@ class TrainConfig:
   jit_compile: bool = False
   nonfinite: str = 'stop'
   fault_hook: object = None
+
+  def validate(self):
+    """One-line UserError naming the binding for a value the loop cannot use."""
+    def check(name, ok, expected):
+      value = getattr(self, name)
+      if not ok(value):
+        raise UserError(f'train.{name}={value!r} is invalid: expected {expected}; fix the '
+                        f'train.{name} binding.')
+
+    is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)
+    is_num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+    check('batch_size', lambda v: is_int(v) and v > 0, 'a positive integer')
+    check('eval_batch_size', lambda v: is_int(v) and v >= 0,
+          'a non-negative integer (0: same as batch_size)')
+    check('steps', lambda v: is_int(v) and v >= 0, 'a non-negative integer')
+    check('eval_every', lambda v: is_int(v) and v >= 0,
+          'a non-negative integer (0: only at the end)')
+    check('log_every', lambda v: is_int(v) and v >= 0, 'a non-negative integer')
+    check('steps_per_loop', lambda v: is_int(v) and v > 0, 'a positive integer')
+    check('checkpoint_every_steps', lambda v: is_int(v) and v >= 0,
+          'a non-negative integer (0: no step trigger)')
+    check('checkpoint_every_secs', lambda v: is_num(v) and v > 0,
+          'a positive number of seconds')
+    check('keep_checkpoint_max', lambda v: is_int(v) and v > 0, 'a positive integer')
+    check('nonfinite', lambda v: v in ('stop', 'skip'), "'stop' or 'skip'")
+    check('eval_split', lambda v: isinstance(v, str), "a split name such as 'eval'")
+    check('final_splits', lambda v: isinstance(v, (tuple, list)) and all(
+        isinstance(x, str) for x in v), "a tuple of split names such as ('eval', 'test')")
+    check('jit_compile', lambda v: isinstance(v, bool), 'True or False')
+    check('learning_rate', callable, 'a schedule such as @constant')
+    check('objective', callable, 'an objective such as @elbo')
+    check('fault_hook', lambda v: v is None or callable(v),
+          'None or a function such as @inject_nonfinite')
 
 
 class _SignalFlag:
@@ -110,8 +145,7 @@ class Trainer:
     self.config = config or TrainConfig()
     self.run_info = run_info or {}
     c = self.config
-    if c.nonfinite not in ('stop', 'skip'):
-      raise UserError(f"train.nonfinite={c.nonfinite!r}; valid: 'stop', 'skip'.")
+    c.validate()
     replicas = strategy.num_replicas_in_sync
     if c.batch_size % replicas:
       raise UserError(f'train.batch_size={c.batch_size} is not divisible by the '
@@ -120,14 +154,31 @@ class Trainer:
     if self.eval_batch_size % replicas:
       raise UserError(f'train.eval_batch_size={self.eval_batch_size} is not divisible by '
                       f'the {replicas} replicas.')
+    for split in (c.eval_split,) + tuple(c.final_splits):
+      if split not in ('train', 'eval', 'test'):
+        raise UserError(f"unknown split {split!r} in train.eval_split/final_splits; "
+                        "valid: 'train', 'eval', 'test'.")
+    model_name = getattr(model_cls, 'registered_name', model_cls.__name__)
     with strategy.scope():
-      self.model = model_cls(problem)
+      try:
+        self.model = model_cls(problem)
+      except UserError:
+        raise
+      except (ValueError, TypeError, tf.errors.InvalidArgumentError) as e:
+        raise UserError(f'cannot build model {model_name} for problem '
+                        f'{problem.registered_name}: {_first_line(e)}; check the '
+                        f'{model_name}.* gin bindings.') from None
       self.variables = list(self.model.trainable_variables)
-      self.optimizer = Adam(self.variables, c.learning_rate)
+      try:
+        self.optimizer = Adam(self.variables, c.learning_rate)
+        float(self.optimizer.learning_rate_fn(tf.constant(1, tf.int64)))
+      except UserError:
+        raise
+      except (ValueError, TypeError, tf.errors.InvalidArgumentError) as e:
+        raise UserError(f'bad optimizer or learning-rate setting: {_first_line(e)}; check '
+                        'the adam.* and train.learning_rate bindings.') from None
     self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
-    self.manager = tf.train.CheckpointManager(
-        self.checkpoint, run_dir.checkpoint_dir(output_dir),
-        max_to_keep=c.keep_checkpoint_max, step_counter=self.optimizer.iterations)
+    self.manager = self._make_manager()
     self._train_loop = None
     self._eval_step = None
 
@@ -136,12 +187,64 @@ class Trainer:
   def step(self):
     return int(self.optimizer.iterations.numpy())
 
+  def _make_manager(self):
+    return tf.train.CheckpointManager(
+        self.checkpoint, run_dir.checkpoint_dir(self.output_dir),
+        max_to_keep=self.config.keep_checkpoint_max,
+        step_counter=self.optimizer.iterations)
+
   def restore(self):
-    """Restore the latest checkpoint if there is one; returns its path or None."""
-    path = self.manager.latest_checkpoint
-    if path:
-      self.checkpoint.restore(path).assert_existing_objects_matched()
-    return path
+    """Restore the newest checkpoint that loads; returns its path or None.
+
+    Candidates are the checkpoints listed in the `checkpoint` state file, newest first,
+    then complete checkpoints found on disk but not listed (written just before a kill,
+    or listed in a state file that cannot be read). One that is incomplete or fails to
+    load is skipped with a warning, so a partially written checkpoint is never used; the
+    state file is then rewritten to list only what remains. Raises UserError if
+    checkpoints exist but none of them loads (e.g. the model's gin bindings changed).
+    """
+    directory = run_dir.checkpoint_dir(self.output_dir)
+    if not os.path.isdir(directory):
+      return None
+    run_dir.remove_stale_temporaries(self.output_dir)
+    listed, stamps, last_preserved, readable = run_dir.read_checkpoint_state(directory)
+    if not readable:
+      _log(f'warning: {os.path.join(directory, run_dir.CHECKPOINT_STATE)} cannot be '
+           'parsed; using the checkpoints found on disk.')
+    listed = [os.path.normpath(p) for p in listed]
+    by_step = lambda paths: sorted(paths, key=lambda p: run_dir.checkpoint_step(p) or -1,
+                                   reverse=True)
+    on_disk = [os.path.normpath(p) for p in run_dir.checkpoints_on_disk(directory)]
+    candidates = by_step(listed) + [p for p in on_disk if p not in listed]
+    rejected, reasons, restored = set(), [], None
+    for path in candidates:
+      reason = run_dir.checkpoint_defect(path)
+      if reason is None:
+        try:
+          self.checkpoint.restore(path).assert_existing_objects_matched()
+          restored = path
+          break
+        except Exception as e:  # pylint: disable=broad-except
+          reason = _first_line(e)
+      rejected.add(path)
+      reasons.append(f'{os.path.basename(path)}: {reason}')
+      _log(f'warning: cannot restore checkpoint {path} ({reason}); trying an older one.')
+    if candidates and restored is None:
+      raise UserError(f'no checkpoint in {directory} can be restored ({reasons[0]}); if '
+                      'the model or its gin bindings changed, use a new --output_dir.')
+    if rejected or not readable or (restored and restored not in listed):
+      stamp_of = dict(zip(listed, stamps)) if stamps else {}
+      step_of = run_dir.checkpoint_step
+      paths = [p for p in listed if p not in rejected and step_of(p) is not None
+               and step_of(p) < step_of(restored)] + [restored]
+      now = time.time()
+      run_dir.write_checkpoint_state(directory, paths, [stamp_of.get(p, now) for p in paths],
+                                     last_preserved)
+      self.manager = self._make_manager()
+    if restored and rejected:
+      _log(f'warning: resumed from {restored} instead of the newer, damaged '
+           f'checkpoint(s) {", ".join(sorted(os.path.basename(p) for p in rejected))}.')
+    return restored
 
   def save(self):
     return self.manager.save(checkpoint_number=self.step)
@@ -240,7 +343,7 @@ class Trainer:
 
   def _record_eval(self, split, writer_cache):
     record = self.evaluate(split)
-    metrics.append_jsonl(os.path.join(self.output_dir, run_dir.METRICS_FILE), record)
+    run_dir.append_jsonl(os.path.join(self.output_dir, run_dir.METRICS_FILE), record)
     writer = writer_cache.setdefault(split, tf.summary.create_file_writer(
         os.path.join(self.output_dir, run_dir.SUMMARY_DIR, split)))
     with writer.as_default(step=record['step']):
@@ -254,10 +357,25 @@ class Trainer:
     """Train to `config.steps` (resuming), evaluating and checkpointing on the way.
 
     Returns the list of final evaluation records. Raises NonFiniteError on a non-finite
-    loss or gradient (with nonfinite='stop'). On SIGTERM/SIGINT, saves a checkpoint and
-    raises SystemExit(143 / 130).
+    loss or gradient (with nonfinite='stop'; no checkpoint is written after the bad
+    step). On SIGTERM/SIGINT, saves a checkpoint at the step reached and raises
+    SystemExit(128 + signal number), i.e. 143 for SIGTERM and 130 for SIGINT.
+
+    Order of work at a step boundary: evaluate (appends to metrics.jsonl), then
+    checkpoint. A hard kill in between therefore repeats the evaluation on resume (a
+    duplicate record with the same values) rather than losing it.
     """
     c = self.config
+    with _SignalFlag() as flag:
+      records = self._train(evaluate, flag)
+    return records
+
+  def _train(self, evaluate, flag):
+    c = self.config
+    metrics_path = os.path.join(self.output_dir, run_dir.METRICS_FILE)
+    if run_dir.repair_jsonl(metrics_path):
+      _log(f'warning: removed a partial last record from {metrics_path} (the previous '
+           'run was killed while writing it).')
     restored = self.restore()
     start = self.step
     if restored:
@@ -272,64 +390,84 @@ class Trainer:
         os.path.join(self.output_dir, run_dir.SUMMARY_DIR, 'train')))
     last_save_time = time.time()
     last_log_time, last_log_step = time.time(), start
+    skipped_at_start = skipped_before = int(self.optimizer.skipped.numpy())
     config_written = False   # rewritten once per invocation, after its first step
-    with _SignalFlag() as flag:
-      while self.step < c.steps:
-        before = self.step
-        num = min(c.steps_per_loop, c.steps - before)
-        num = min(num, _steps_to_boundary(before, c.log_every, c.eval_every,
-                                          c.checkpoint_every_steps))
-        sums, flags = self._train_loop(iterator, tf.constant(num))
-        sums = metrics.to_numpy(sums)
-        flags = {k: float(v) for k, v in flags.items()}
-        if max(flags.values()) > 0.0:
-          bad = [k[len('nonfinite_'):] for k, v in flags.items() if v > 0.0]
-          message = f'non-finite {" and ".join(bad)} at step {self.step}'
-          if c.nonfinite == 'stop':
-            raise NonFiniteError(
-                message + '; training stopped, the last good checkpoint '
-                f'({self.manager.latest_checkpoint or "none"}) is kept. Lower the '
-                'learning rate, enable gradient clipping (adam.clip_norm) or set '
-                "train.nonfinite='skip'.")
-          _log(f'warning: {message}; update skipped '
-               f'({int(self.optimizer.skipped.numpy())} skipped so far).')
-        if not config_written:
-          run_dir.atomic_write(os.path.join(self.output_dir, run_dir.CONFIG_FILE),
-                               gin.operative_config_str())
-          config_written = True
-        step = self.step
-        if c.log_every and (step % c.log_every == 0 or step == c.steps):
-          now = time.time()
-          rate = (step - last_log_step) / max(now - last_log_time, 1e-9)
-          last_log_time, last_log_step = now, step
-          count = max(sums['count'], 1.0)
-          lr = float(self.optimizer.learning_rate_fn(step))
-          _log(f'step {step}/{c.steps}  {rate:.2f} steps/s  '
-               f'loss {sums["loss"] / count:.4f}  '
-               f'distortion {sums["distortion"] / count:.4f}  '
-               f'rate {sums["rate"] / count:.6f} nats/example  lr {lr:.3g}')
-          with train_writer.as_default(step=step):
-            record = metrics.summarize(self.problem, sums, step, 'train')
-            for key in ('nelbo', 'rate', 'distortion'):
-              tf.summary.scalar(key, record[key])
-            tf.summary.scalar('learning_rate', lr)
-        if (c.checkpoint_every_steps and step % c.checkpoint_every_steps == 0) or (
-            time.time() - last_save_time > c.checkpoint_every_secs):
-          self.save()
-          last_save_time = time.time()
-        if evaluate and c.eval_every and step % c.eval_every == 0 and step < c.steps:
-          self._record_eval(c.eval_split, writers)
-        if flag.signum is not None:
-          path = self.save()
-          name = signal.Signals(flag.signum).name
-          _log(f'{name} received: saved {path} at step {step}; rerun the same '
-               'command to resume.')
-          raise SystemExit(128 + flag.signum)
+
+    def stop_if_signalled(step, save):
+      if flag.signum is None:
+        return
+      name = signal.Signals(flag.signum).name
+      if save:
+        path = self.save() if _checkpoint_step(self.manager.latest_checkpoint) != step \
+            else self.manager.latest_checkpoint
+        _log(f'{name} received: saved {path} at step {step}; rerun the same command to '
+             'resume.')
+      else:
+        _log(f'{name} received: stopped at step {step} (checkpoint '
+             f'{self.manager.latest_checkpoint}); rerun the same command to finish.')
+      for writer in writers.values():
+        writer.flush()
+      raise SystemExit(128 + flag.signum)
+
+    while self.step < c.steps:
+      before = self.step
+      num = min(c.steps_per_loop, c.steps - before)
+      num = min(num, _steps_to_boundary(before, c.log_every, c.eval_every,
+                                        c.checkpoint_every_steps))
+      sums, flags = self._train_loop(iterator, tf.constant(num))
+      sums = metrics.to_numpy(sums)
+      flags = {k: float(v) for k, v in flags.items()}
+      step = self.step
+      if c.nonfinite == 'stop' and max(flags.values()) > 0.0:
+        raise NonFiniteError(
+            f'non-finite {_describe_nonfinite(flags)} at step {step}; training stopped '
+            'and no checkpoint was written after it (latest: '
+            f'{self.manager.latest_checkpoint or "none"}). Lower the learning rate, '
+            "enable gradient clipping (adam.clip_norm) or set train.nonfinite='skip'.")
+      skipped = int(self.optimizer.skipped.numpy())
+      if skipped > skipped_before:
+        where = (f'at step {step}' if num == 1 else f'in steps {before + 1}-{step}')
+        what = (f'non-finite {_describe_nonfinite(flags)}' if max(flags.values()) > 0.0
+                else 'non-finite values')
+        _log(f'warning: {what} {where}; {skipped - skipped_before} update(s) skipped '
+             f'({skipped} skipped so far).')
+        skipped_before = skipped
+      if not config_written:
+        run_dir.atomic_write(os.path.join(self.output_dir, run_dir.CONFIG_FILE),
+                             gin.operative_config_str())
+        config_written = True
+      if c.log_every and (step % c.log_every == 0 or step == c.steps):
+        now = time.time()
+        rate = (step - last_log_step) / max(now - last_log_time, 1e-9)
+        last_log_time, last_log_step = now, step
+        count = max(sums['count'], 1.0)
+        lr = float(self.optimizer.learning_rate_fn(step))
+        _log(f'step {step}/{c.steps}  {rate:.2f} steps/s  '
+             f'loss {sums["loss"] / count:.4f}  '
+             f'distortion {sums["distortion"] / count:.4f}  '
+             f'rate {sums["rate"] / count:.6f} nats/example  lr {lr:.3g}')
+        with train_writer.as_default(step=step):
+          record = metrics.summarize(self.problem, sums, step, 'train')
+          for key in ('nelbo', 'rate', 'distortion'):
+            tf.summary.scalar(key, record[key])
+          tf.summary.scalar('learning_rate', lr)
+      if evaluate and c.eval_every and step % c.eval_every == 0 and step < c.steps:
+        self._record_eval(c.eval_split, writers)
+      if (c.checkpoint_every_steps and step % c.checkpoint_every_steps == 0) or (
+          time.time() - last_save_time > c.checkpoint_every_secs) or step == c.steps:
+        self.save()
+        last_save_time = time.time()
+      stop_if_signalled(step, save=True)
     if _checkpoint_step(self.manager.latest_checkpoint) != self.step:
       self.save()
+    skipped = int(self.optimizer.skipped.numpy())
+    if skipped:
+      _log(f'warning: {skipped} of {self.step} updates were skipped because of non-finite '
+           f'values ({skipped - skipped_at_start} in this invocation).')
     records = []
     if evaluate:
       for split in c.final_splits:
+        stop_if_signalled(self.step, save=False)
         records.append(self._record_eval(split, writers))
     for writer in writers.values():
       writer.flush()
@@ -345,7 +483,29 @@ class Trainer:
 
 def _checkpoint_step(path):
   """'.../ckpt-120' -> 120; None -> None."""
-  return int(path.rsplit('-', 1)[1]) if path else None
+  return run_dir.checkpoint_step(path) if path else None
+
+
+def _first_line(error):
+  """The first non-blank line of an error message (gin appends context lines)."""
+  lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+  return lines[0].rstrip('.') if lines else type(error).__name__
+
+
+_TERMS = ('distortion', 'rate', 'loss', 'grads')
+
+
+def _describe_nonfinite(flags):
+  """{'nonfinite_rate': 1.0, 'nonfinite_loss': 1.0, ...} -> 'rate (and loss)'.
+
+  The model terms come first: a non-finite rate or distortion makes the loss and the
+  gradients non-finite too, so those are reported as consequences.
+  """
+  bad = [t for t in _TERMS if flags.get(f'nonfinite_{t}', 0.0) > 0.0]
+  if not bad:
+    return 'values'
+  first, rest = bad[0], bad[1:]
+  return first + (f' (and {", ".join(rest)})' if rest else '')
 
 
 def _steps_to_boundary(step, *periods):

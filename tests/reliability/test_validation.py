@@ -1,0 +1,201 @@
+"""Start-up validation: every bad input gives one 'error: ' line, exit 2, nothing written.
+
+All rows run in one helper process (validation_runner.py: the CLI's own flag parsing
+and `_main`, in-process) to pay TensorFlow's start-up once; a few rows also run
+through the real binary in a subprocess and must give the same result. Each row's
+--output_dir is either absent (and must stay absent) or holds a run of the same
+problem and model (and must be left byte-for-byte, mtime-for-mtime untouched).
+docs/errors.md lists the messages.
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import reliability_helpers as h
+
+# id: (args, [expected substrings], output_dir is an existing run of the same problem)
+IMAGES = ['--problem=image_files', '--model=vae_conv']
+TEXT = ['--problem=text_lines', '--model=vae_bow']
+ROWS = {
+    'missing_output_dir': (['--problem=tiny_images', '--model=vae_conv', '--NO_OUT'],
+                           ['missing --output_dir'], False),
+    'unknown_problem': (['--problem=tiny_imagez', '--model=vae_conv'],
+                        ["unknown problem 'tiny_imagez'", 'tiny_images'], False),
+    'unknown_model': (['--problem=tiny_images', '--model=vae_cnv'],
+                      ["unknown model 'vae_cnv'", 'vae_conv'], False),
+    'unknown_flag': (h.TINY + ['--train_stepz=3'], ["Unknown command line flag",
+                                                    'train_stepz', '--help'], False),
+    'bad_flag_value': (h.TINY + ['--train_steps=ten'], ['--train_steps', 'ten'], False),
+    'bad_enum_flag': (h.TINY + ['--schedule=fit'], ['--schedule', 'train_and_evaluate'],
+                      False),
+    'gin_unknown_configurable': (
+        h.TINY + ['--gin_param=trian.steps=3'],
+        ["unknown gin configurable 'trian' in --gin_param 'trian.steps=3'",
+         "did you mean 'train'"], True),
+    'gin_unknown_reference': (
+        h.TINY + ['--gin_param=train.learning_rate=@constnt'],
+        ["unknown gin configurable '@constnt'", "did you mean 'constant'"], True),
+    'gin_unknown_parameter': (
+        h.TINY + ['--gin_param=vae_conv.hiden=8'],
+        ["gin configurable 'vae_conv' has no parameter 'hiden'", "did you mean 'hidden'",
+         'latent_dim'], True),
+    'gin_unquoted_string': (
+        h.TINY + ['--gin_param=train.nonfinite=skip'],
+        ["cannot parse --gin_param 'train.nonfinite=skip'", "'skip' is not a value"], True),
+    'gin_malformed_binding': (
+        h.TINY + ['--gin_param=train.steps 5'],
+        ["cannot parse --gin_param 'train.steps 5'", "train.steps = 500"], True),
+    'gin_undefined_macro': (
+        h.TINY + ['--gin_param=train.steps=%STEPS'],
+        ["gin macro '%STEPS' is used but never defined"], True),
+    'gin_missing_file': (h.TINY + ['--gin_file=no_such_config.gin'],
+                         ["gin file 'no_such_config.gin' not found"], True),
+    'gin_malformed_file': (h.TINY + ['--gin_file={data}/unclosed.gin'],
+                           ['cannot parse gin file', 'unclosed.gin, line 2'], True),
+    'gin_file_unknown_configurable': (
+        h.TINY + ['--gin_file={data}/unknown.gin'],
+        ["unknown gin configurable 'vae_cnov' in gin file", "unknown.gin, line 2",
+         "did you mean 'vae_conv'"], True),
+    'train_bad_value': (h.TINY + ['--gin_param=train.batch_size=0'],
+                        ['train.batch_size=0 is invalid', 'positive integer'], True),
+    'train_bad_choice': (h.TINY + ["--gin_param=train.nonfinite='never'"],
+                         ["train.nonfinite='never' is invalid", "'stop' or 'skip'"], True),
+    'train_bad_split': (h.TINY + ["--gin_param=train.final_splits=('valid',)"],
+                        ["unknown split 'valid'"], True),
+    'model_bad_hparam': (h.TINY + ['--gin_param=tiny_images.size=6'],
+                         ['cannot build model vae_conv for problem tiny_images',
+                          'divisible by 4', 'vae_conv.* gin bindings'], True),
+    'images_no_data_dir': (IMAGES, ['image_files: no data directory given',
+                                    '--data_dir'], False),
+    'images_missing_dir': (IMAGES + ['--data_dir={data}/nowhere'],
+                           ['nowhere does not exist'], True),
+    'images_empty_dir': (IMAGES + ['--data_dir={data}/empty'], ['empty is empty'], True),
+    'images_corrupt_file': (IMAGES + ['--data_dir={data}/corrupt'],
+                            ['cannot decode image', 'broken.png', 'replace or delete it'],
+                            True),
+    'images_wrong_shape': (IMAGES + ['--data_dir={data}/flat'],
+                           ['train.npz', 'expected 4-D', 'image[..., None]'], True),
+    'images_mixed_sizes': (IMAGES + ['--data_dir={data}/mixed'],
+                           ['images differ in size', 'resize them'], True),
+    'text_missing_dir': (TEXT + ['--data_dir={data}/nowhere'],
+                         ['text_lines: data directory', 'does not exist'], True),
+    'text_empty_file': (TEXT + ['--data_dir={data}/text_empty'],
+                        ['train.txt has no non-blank lines'], True),
+    'output_dir_other_run': (h.TINY, ['holds a run of --problem=tiny_text --model=vae_bow',
+                                      'not --problem=tiny_images --model=vae_conv'], 'other'),
+    'output_dir_is_file': (h.TINY, ['is a file, not a directory'], 'file'),
+    'evaluate_without_checkpoint': (h.TINY + ['--schedule=evaluate'],
+                                    ['no checkpoint in', 'train first'], True),
+}
+# Rows also run through the real binary (subprocess) to check the in-process runner.
+SUBPROCESS_ROWS = ('gin_unknown_configurable', 'images_corrupt_file', 'bad_enum_flag',
+                   'output_dir_other_run')
+
+
+def _png(path, size, value=100):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  Image.fromarray(np.full(size + (3,), value, np.uint8)).save(path)
+
+
+def _make_data(data):
+  os.makedirs(f'{data}/flat')
+  for split in ('train', 'test'):
+    _png(f'{data}/corrupt/{split}/a.png', (8, 8))
+    _png(f'{data}/mixed/{split}/a.png', (8, 8))
+    _png(f'{data}/mixed/{split}/b.png', (12, 8) if split == 'train' else (8, 8))
+    np.savez(f'{data}/flat/{split}.npz', image=np.zeros((4, 8, 8), np.uint8))
+  with open(f'{data}/corrupt/train/broken.png', 'wb') as f:
+    f.write(b'\x89PNG\r\n\x1a\n' + b'\x00garbage' * 8)
+  os.makedirs(f'{data}/empty')
+  os.makedirs(f'{data}/text_empty')
+  with open(f'{data}/text_empty/train.txt', 'w') as f:
+    f.write('\n  \n')
+  with open(f'{data}/text_empty/test.txt', 'w') as f:
+    f.write('a sentence\n')
+  with open(f'{data}/unclosed.gin', 'w') as f:
+    f.write('train.steps = 3\ntrain.final_splits = ("eval",\n')
+  with open(f'{data}/unknown.gin', 'w') as f:
+    f.write('train.steps = 3\nvae_cnov.hidden = 8\n')
+
+
+def _problem_and_model(args):
+  get = lambda name: next(a.split('=', 1)[1] for a in args if a.startswith(f'--{name}='))
+  return get('problem'), get('model')
+
+
+def _existing_run(path, problem, model):
+  """A run directory with the files a real run has (contents do not matter here)."""
+  os.makedirs(os.path.join(path, 'checkpoints'))
+  with open(os.path.join(path, 'run.json'), 'w') as f:
+    json.dump({'problem': problem, 'model': model, 'seed': 0}, f)
+  with open(os.path.join(path, 'metrics.jsonl'), 'w') as f:
+    f.write('{"split": "test", "step": 1}\n')
+  with open(os.path.join(path, 'checkpoints', 'checkpoint'), 'w') as f:
+    f.write('model_checkpoint_path: "ckpt-1"\n')
+
+
+@pytest.fixture(scope='module')
+def results(tmp_path_factory):
+  base = tmp_path_factory.mktemp('validation')
+  data = str(base / 'data')
+  _make_data(data)
+  rows, outs = [], {}
+  for row_id, (args, _, existing) in ROWS.items():
+    out = str(base / row_id / 'run')
+    outs[row_id] = out
+    os.makedirs(os.path.dirname(out))
+    if existing is True:
+      _existing_run(out, *_problem_and_model(args))
+    elif existing == 'other':
+      _existing_run(out, 'tiny_text', 'vae_bow')
+    elif existing == 'file':
+      with open(out, 'w') as f:
+        f.write('not a directory\n')
+    args = [a.format(data=data) for a in args if a != '--NO_OUT']
+    if '--NO_OUT' not in ROWS[row_id][0]:
+      args.append(f'--output_dir={out}')
+    rows.append({'id': row_id, 'args': args})
+  before = {row_id: h.snapshot(out) for row_id, out in outs.items()}
+  data_before = h.snapshot(data)
+  procs = {r['id']: h.start(h.TRAINER, r['args']) for r in rows
+           if r['id'] in SUBPROCESS_ROWS}
+  in_process = h.run_in_process(h.TRAINER, rows, str(base))
+  subprocess_results = {}
+  for row_id, proc in procs.items():
+    status, out, err = h.finish(proc)
+    subprocess_results[row_id] = {'status': status, 'stdout': out, 'stderr': err}
+  after = {row_id: h.snapshot(out) for row_id, out in outs.items()}
+  return {'in_process': in_process, 'subprocess': subprocess_results,
+          'before': before, 'after': after, 'data_unchanged': data_before == h.snapshot(
+              data)}
+
+
+@pytest.mark.parametrize('row_id', list(ROWS))
+def test_bad_input_is_one_line_error_and_writes_nothing(results, row_id):
+  result = results['in_process'][row_id]
+  stderr = result['stderr']
+  assert result['status'] == 2, result
+  assert 'Traceback' not in stderr
+  lines = stderr.splitlines()
+  assert len(lines) == 1, stderr
+  assert lines[0].startswith('error: '), stderr
+  for expected in ROWS[row_id][1]:
+    assert expected in lines[0], lines[0]
+  assert results['before'][row_id] == results['after'][row_id], (
+      f'{row_id}: --output_dir changed')
+
+
+@pytest.mark.parametrize('row_id', SUBPROCESS_ROWS)
+def test_binary_gives_the_same_error_as_the_in_process_runner(results, row_id):
+  real = results['subprocess'][row_id]
+  assert real['status'] == 2
+  assert real['stderr'] == results['in_process'][row_id]['stderr']
+  assert real['stdout'] == ''
+
+
+def test_data_directories_are_not_modified(results):
+  assert results['data_unchanged']

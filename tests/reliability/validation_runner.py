@@ -1,0 +1,57 @@
+"""Run many trainer/decoder command lines in one Python process (saves TF start-up).
+
+    python validation_runner.py MODULE ROWS.json RESULTS.json
+
+ROWS.json is a list of {"id": ..., "args": [...]}. Each row goes through the same
+steps as the binary after TensorFlow is imported: the module's absl flag parsing
+(`parse_flags` if the module has it, else FLAGS(argv)) and its `_main`, with stdout
+and stderr captured. RESULTS.json maps id -> {"status", "stdout", "stderr"}.
+"""
+
+import contextlib
+import importlib
+import io
+import json
+import os
+import sys
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))   # tests/: tiny_problems
+
+
+def main():
+  module_name, rows_path, results_path = sys.argv[1:4]
+  from t2t_delta import quiet  # pylint: disable=g-import-not-at-top
+  quiet.import_tensorflow_quietly()
+  import tiny_problems  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  module = importlib.import_module(module_name)
+  parse = getattr(module, 'parse_flags', None) or flags.FLAGS
+  with open(rows_path) as f:
+    rows = json.load(f)
+  results = {}
+  for row in rows:
+    argv = [module_name] + list(row['args'])
+    out, err = io.StringIO(), io.StringIO()
+    status = 0
+    started = time.time()
+    flags.FLAGS.unparse_flags()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+      try:
+        argv = parse(argv)
+        status = module._main(argv) or 0  # pylint: disable=protected-access
+      except SystemExit as e:
+        status = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+      except BaseException:  # pylint: disable=broad-except
+        traceback.print_exc()
+        status = 1
+    results[row['id']] = {'status': status, 'stdout': out.getvalue(),
+                          'stderr': err.getvalue(), 'seconds': time.time() - started}
+  with open(results_path, 'w') as f:
+    json.dump(results, f, indent=1)
+
+
+if __name__ == '__main__':
+  main()
