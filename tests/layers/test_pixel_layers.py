@@ -16,16 +16,31 @@ def _image(seed=0, shape=(1, H, W, C)):
   return tf.random.stateless_uniform(shape, [seed, 1], -1., 1.)
 
 
+def _batched_jacobian(fn, x, num_rows):
+  """Rows of a Jacobian in one backward pass: copy b of x differentiates output b.
+
+  `fn(x_tiled)` must return `[num_rows, ...]` scalars per example, one of which
+  (selected by `row_of`) is kept for each copy; examples are independent, so the
+  gradient of the sum with respect to copy b is row b of the Jacobian.
+  """
+  tiled = tf.tile(x, [num_rows] + [1] * (x.shape.rank - 1))
+  with tf.GradientTape() as tape:
+    tape.watch(tiled)
+    per_copy = fn(tiled)                                  # [num_rows, num_rows]
+    picked = tf.reduce_sum(per_copy * tf.eye(num_rows))
+  return np.abs(tape.gradient(picked, tiled).numpy())
+
+
 def _pixel_jacobian(fn, x):
   """|d sum_k w_k fn(x)[0, i, j, k] / d x[0, i', j', c]| as [H*W, H*W, C] numpy."""
-  with tf.GradientTape() as tape:
-    tape.watch(x)
-    y = fn(x)
-    w = tf.random.stateless_normal(y.shape[-1:], [7, 7])
-    per_pixel = tf.reduce_sum(y[0] * w, axis=-1)                 # [H, W]
-  jac = tape.jacobian(per_pixel, x)                               # [H, W, 1, H, W, C]
-  h, w_ = per_pixel.shape
-  return np.abs(jac.numpy().reshape(h * w_, h * w_, -1))
+  h, w, c = x.shape[1:]
+
+  def per_pixel(tiled):
+    y = fn(tiled)
+    weights = tf.random.stateless_normal(y.shape[-1:], [7, 7])
+    return tf.reshape(tf.reduce_sum(y * weights, axis=-1), [h * w, h * w])
+
+  return _batched_jacobian(per_pixel, x, h * w).reshape(h * w, h * w, c)
 
 
 def _assert_strictly_causal(jac, require_all_earlier):
@@ -133,15 +148,16 @@ def test_dmol_channel_order_within_a_pixel():
   k = 2
   net = _snail()
   x = tf.round((_image(3) + 1.) * 127.5) / 127.5 - 1.   # exact pixel values
-  with tf.GradientTape() as tape:
-    tape.watch(x)
-    out = net(x)
+
+  def per_subpixel(tiled):
+    out = net(tiled)
     logits, locs, log_scales, coeffs = distributions.split_network_output(out, C, k)
-    values = (x + 1.) * 127.5
+    values = (tiled + 1.) * 127.5
     sub = distributions.dmol_log_prob_per_subpixel(values, logits, locs, log_scales,
-                                                   coeffs)[0]   # [H, W, C]
-  jac = tape.jacobian(sub, x).numpy().reshape(H * W, C, H * W, C)
-  jac = np.abs(jac)
+                                                   coeffs)          # [n, H, W, C]
+    return tf.reshape(sub, [H * W * C, H * W * C])
+
+  jac = _batched_jacobian(per_subpixel, x, H * W * C).reshape(H * W, C, H * W, C)
   for p in range(H * W):
     for c in range(C):
       assert np.all(jac[p, c, p + 1:] == 0.), 'depends on a later pixel'
@@ -159,10 +175,9 @@ def test_cross_attention_mask(structure):
                num_attention_layers=0)
   x = _image()
   cond = tf.random.normal([1, H, 3])
-  with tf.GradientTape() as tape:
-    tape.watch(cond)
-    per_row = tf.reduce_sum(net(x, cond)[0], axis=[1, 2])          # [H]
-  jac = np.abs(tape.jacobian(per_row, cond).numpy()).sum(-1)[:, 0]  # [H rows, H latents]
+  jac = _batched_jacobian(
+      lambda c: tf.reduce_sum(net(tf.tile(x, [H, 1, 1, 1]), c), axis=[2, 3]),
+      cond, H).sum(-1)                                    # [H rows, H latents]
   visible = jac > 0
   rows, latents = np.meshgrid(np.arange(H), np.arange(H), indexing='ij')
   expect = {'causal': latents <= rows, 'full': np.ones([H, H], bool),
