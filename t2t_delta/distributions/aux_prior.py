@@ -11,6 +11,8 @@ import math
 
 import tensorflow as tf
 
+from t2t_delta.layers import core
+
 SCALE_FLOOR = 1e-3
 _HALF_LOG_TWO_PI = 0.5 * math.log(2. * math.pi)
 
@@ -62,7 +64,7 @@ class LSTMPrior(tf.Module):
 
   def _gaussian(self, hidden):
     """`(loc, scale)` each `[..., d]` from hidden states `[..., h]`."""
-    out = tf.einsum('...h,hk->...k', hidden, self.output_kernel) + self.output_bias
+    out = core.apply_kernel(hidden, self.output_kernel) + self.output_bias
     loc, raw_scale = tf.split(out, 2, axis=-1)
     return loc, tf.nn.softplus(raw_scale) + SCALE_FLOOR
 

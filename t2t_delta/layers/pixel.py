@@ -181,8 +181,8 @@ class Conv1x1(Conv2D):
     super().__init__(in_channels, out_channels, (1, 1), **kwargs)
 
   def __call__(self, x):
-    kernel = tf.cast(self.effective_kernel()[0, 0], x.dtype)
-    return tf.einsum('...i,io->...o', x, kernel) + tf.cast(self.bias, x.dtype)
+    return core.apply_kernel(x, self.effective_kernel()[0, 0]) + tf.cast(self.bias,
+                                                                        x.dtype)
 
 
 class CausalInput(tf.Module):
