@@ -71,12 +71,16 @@ def _select(logits, temperature, seed):
   return tf.where(temperature > 0.0, sampled, greedy)
 
 
-def _build(model, mode, batch_size, max_length, return_logits, stop_at_eos):
-  """The (uncompiled) sampling function for fixed static settings."""
+def _build(model, mode, batch_size, return_logits, stop_at_eos):
+  """The (uncompiled) sampling function for fixed static settings.
+
+  The number of positions to generate, `limit`, is a tensor argument, so one traced
+  (or compiled) loop serves every max_length; buffers always span model.max_length.
+  """
   total = model.max_length
   vocab = model.vocab_size
 
-  def run(seed, z, temperature, prime_ids, prime_length):
+  def run(seed, z, temperature, prime_ids, prime_length, limit):
     seed = tf.convert_to_tensor(seed, tf.int32)
     temperature = tf.cast(temperature, tf.float32)
     tokens = tf.zeros([batch_size, total], tf.int32)
@@ -111,7 +115,7 @@ def _build(model, mode, batch_size, max_length, return_logits, stop_at_eos):
 
     def cond(t, tokens, logits_buf, previous, finished, model_state):
       del tokens, logits_buf, previous, model_state
-      going = t < max_length
+      going = t < limit
       if stop_at_eos:
         going = tf.logical_and(going, tf.logical_not(tf.reduce_all(finished)))
       return going
@@ -119,14 +123,13 @@ def _build(model, mode, batch_size, max_length, return_logits, stop_at_eos):
     _, tokens, logits_buf, _, _, _ = tf.while_loop(
         cond, body, (tf.constant(0), tokens, logits_buf, previous, finished,
                      model_state),
-        maximum_iterations=max_length)
-    tokens = tokens[:, :max_length]
+        maximum_iterations=total)
     is_eos = tf.equal(tokens, EOS_ID)
     first_eos = tf.argmax(tf.cast(is_eos, tf.int32), axis=1, output_type=tf.int32)
-    lengths = tf.where(tf.reduce_any(is_eos, axis=1), first_eos + 1, max_length)
+    lengths = tf.where(tf.reduce_any(is_eos, axis=1), first_eos + 1, limit)
     out = {'tokens': tokens, 'lengths': lengths}
     if return_logits:
-      out['logits'] = logits_buf[:, :max_length]
+      out['logits'] = logits_buf
     return out
 
   return run
@@ -155,15 +158,20 @@ def _sample(mode, model, seed, z, batch_size, temperature, prime_ids, prime_leng
   elif prime_length is not None:
     raise ValueError('prime_length needs prime_ids.')
 
-  key = (mode, batch_size, max_length, bool(return_logits), bool(stop_at_eos),
+  key = (mode, batch_size, bool(return_logits), bool(stop_at_eos),
          bool(jit_compile), z is None, prime_ids is None)
   functions = _COMPILED.setdefault(model, {})
   if key not in functions:
     # A proxy, so that the cached function does not keep the model alive.
-    run = _build(weakref.proxy(model), mode, batch_size, max_length, return_logits, stop_at_eos)
+    run = _build(weakref.proxy(model), mode, batch_size, return_logits, stop_at_eos)
     functions[key] = tf.function(run, jit_compile=jit_compile, autograph=False)
-  return functions[key](tf.convert_to_tensor(seed, tf.int32), z,
-                        tf.constant(temperature, tf.float32), prime_ids, prime_length)
+  out = functions[key](tf.convert_to_tensor(seed, tf.int32), z,
+                       tf.constant(temperature, tf.float32), prime_ids, prime_length,
+                       tf.constant(max_length, tf.int32))
+  out['tokens'] = out['tokens'][:, :max_length]
+  if 'logits' in out:
+    out['logits'] = out['logits'][:, :max_length]
+  return out
 
 
 def sample_cached(model, seed, z=None, batch_size=None, temperature=1.0,

@@ -24,9 +24,9 @@ Masks are boolean, True = visible:
 Incremental decoding: `TransformerDecoder.init_cache` pre-allocates, per layer, the
 self-attention keys and values [B, heads, T_max, head_dim] (static shapes) and projects
 the memory once into cross-attention keys and values; `step(ids, t, cache)` runs one
-position through the stack, writes its keys/values at index t (one-hot masking, an
-XLA-friendly in-place update) and returns the logits of that position. Everything has
-static shapes, so the step can run inside a compiled `tf.while_loop`.
+position through the stack, writes its keys/values at index t (a select against a
+position mask, no dynamic shapes) and returns the logits of that position. Everything
+has static shapes, so the step can run inside a compiled `tf.while_loop`.
 
 Randomness (dropout) is stateless: `seed` [2] int32 is folded with a fixed index per
 dropout site, so equal seeds give equal masks.
@@ -160,10 +160,9 @@ class TransformerBlock(tf.Module):
     y = self.self_norm(x)
     k_new, v_new = self.self_attention.keys_values(y)          # [B, h, 1, d]
     length = layer_cache['k'].shape[2]
-    at_t = tf.cast(tf.one_hot(t, length), x.dtype)[None, None, :, None]
-    # Positions >= t are still zero in the cache, so adding writes position t.
-    k = layer_cache['k'] + at_t * k_new
-    v = layer_cache['v'] + at_t * v_new
+    at_t = tf.equal(tf.range(length), t)[None, None, :, None]
+    k = tf.where(at_t, k_new, layer_cache['k'])
+    v = tf.where(at_t, v_new, layer_cache['v'])
     new_cache = dict(layer_cache, k=k, v=v)
     y = self.self_attention.attend(y, k, v, mask=self_mask)
     x = x + y
@@ -286,7 +285,8 @@ class TransformerDecoder(tf.Module):
   def output_logits(self, h):
     """Final states [..., H] -> logits [..., V] (tied to the embedding table)."""
     table = tf.cast(self.input_layer.embedding.table, h.dtype)
-    return (tf.einsum('...h,vh->...v', h, table)
+    # tensordot, not an ellipsis einsum: the latter's gradient is very slow in TF 2.21.
+    return (tf.tensordot(h, table, [[h.shape.rank - 1], [1]])
             + tf.cast(self.output_bias, h.dtype))
 
   def _memory_mask(self, query_length, memory_length, memory_padding):

@@ -231,3 +231,25 @@ def test_registered_and_gin_configurable():
     assert model.latent_dim == 3
   finally:
     gin.clear_config()
+
+
+@pytest.mark.parametrize('gin_file', ['text_tiny.gin', 'lm1b.gin'])
+def test_gin_files_parse(gin_file):
+  import os
+  import gin
+  from t2t_delta import registry
+  registry.list_models()
+  path = os.path.join(os.path.dirname(__file__), '..', '..', 'gin', gin_file)
+  gin.clear_config()
+  try:
+    gin.parse_config_file(path)
+    assert gin.query_parameter('delta_vae_text.latent_dim') == 2
+    assert (gin.query_parameter('ar_text.num_layers')
+            == gin.query_parameter('delta_vae_text.num_layers'))
+    if gin_file == 'text_tiny.gin':
+      model = delta_vae_text.DeltaVaeText(_Problem())
+      assert model.latent_dim == 2 and np.isfinite(model.committed_rate())
+    else:
+      assert gin.query_parameter('delta_vae_text.hidden_size') == 512
+  finally:
+    gin.clear_config()
