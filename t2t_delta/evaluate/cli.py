@@ -41,8 +41,9 @@ flags.DEFINE_bool('aux_prior', False, 'Also estimate the NLL under the auxiliary
                   '(models that have one).')
 flags.DEFINE_bool('probe', None, 'Linear probes of every label from posterior means '
                   '(default: on when the problem has labels).')
-flags.DEFINE_integer('probe_examples', 10000, 'Train examples used to fit the probes '
-                     '(0: the whole train split).')
+flags.DEFINE_integer('probe_examples', None, 'Train examples used to fit the probes '
+                     '(default: --max_examples if set, else 10000; 0: the whole train '
+                     'split).')
 flags.DEFINE_bool('tsne', False, 'Save a t-SNE picture of the posterior means of each '
                   'split (tsne_<split>.png in the run directory).')
 flags.DEFINE_integer('max_examples', None, 'Evaluate only the first N examples of each '
@@ -57,6 +58,12 @@ flags.DEFINE_enum('strategy', 'cpu', ('auto', 'cpu', 'mirrored', 'tpu'),
 def _fail(message, status=2):
   print(f'error: {message}', file=sys.stderr, flush=True)
   sys.exit(status)
+
+
+def _probe_examples():
+  if FLAGS.probe_examples is None:
+    return FLAGS.max_examples or 10000
+  return FLAGS.probe_examples or None
 
 
 def run(argv):
@@ -80,7 +87,7 @@ def run(argv):
   ev.evaluate(FLAGS.splits, nll_samples=FLAGS.nll_samples, probe=probe,
               tsne=FLAGS.tsne, seed=FLAGS.seed, chunk_size=FLAGS.nll_chunk,
               aux_prior=FLAGS.aux_prior, max_examples=FLAGS.max_examples,
-              probe_examples=FLAGS.probe_examples or None)
+              probe_examples=_probe_examples())
   return 0
 
 

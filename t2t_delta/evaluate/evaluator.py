@@ -124,9 +124,8 @@ class Evaluator:
     probe = probe and has_latents and bool(label_keys)
     train_means = train_labels = None
     if probe:
-      caps = [c for c in (probe_examples, max_examples) if c]
       train_means, train_labels = self.posterior_means(
-          'train', min(caps) if caps else None)
+          'train', probe_examples or max_examples)
     records = []
     for split in splits:
       record = self.elbo_record(split, max_examples)
