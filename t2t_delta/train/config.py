@@ -146,6 +146,7 @@ def parse_gin(gin_files=(), gin_params=(), gin_texts=(), param_sources=None):
   --gin_param, it came from. `param_sources` optionally names each binding's origin
   (default: "--gin_param '<binding>'").
   """
+  t2t_delta.import_all()   # every problem and model is a gin configurable
   gin.clear_config()
   files = [resolve_gin_file(f) for f in gin_files]
   gin_params = list(gin_params)
