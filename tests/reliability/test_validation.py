@@ -89,6 +89,9 @@ ROWS = {
     'output_dir_other_run': (h.TINY, ['holds a run of --problem=tiny_text --model=vae_bow',
                                       'not --problem=tiny_images --model=vae_conv'], 'other'),
     'output_dir_is_file': (h.TINY, ['is a file, not a directory'], 'file'),
+    'output_dir_not_a_run': (h.TINY, ['holds checkpoints but no run.json'], 'ckpt_only'),
+    'output_dir_bad_run_json': (h.TINY, ['run.json cannot be read', 'choose another'],
+                                'bad_json'),
     'evaluate_without_checkpoint': (h.TINY + ['--schedule=evaluate'],
                                     ['no checkpoint in', 'train first'], True),
 }
@@ -152,6 +155,12 @@ def results(tmp_path_factory):
       _existing_run(out, *_problem_and_model(args))
     elif existing == 'other':
       _existing_run(out, 'tiny_text', 'vae_bow')
+    elif existing == 'ckpt_only':
+      os.makedirs(os.path.join(out, 'checkpoints'))
+    elif existing == 'bad_json':
+      os.makedirs(out)
+      with open(os.path.join(out, 'run.json'), 'w') as f:
+        f.write('{"problem": "tiny_im')
     elif existing == 'file':
       with open(out, 'w') as f:
         f.write('not a directory\n')
