@@ -37,6 +37,8 @@ setup(
     entry_points={'console_scripts': [
         't2t-delta-trainer=t2t_delta.train.cli:main',
         't2t-delta-decoder=t2t_delta.decode.cli:main',
+        't2t-delta-eval=t2t_delta.evaluate.cli:main',
+        't2t-delta-report=t2t_delta.evaluate.report:main',
     ]},
     classifiers=[
         'Programming Language :: Python :: 3.11',
