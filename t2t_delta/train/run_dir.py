@@ -302,3 +302,20 @@ def write_checkpoint_state(directory, paths, timestamps=None, last_preserved=Non
   lines += [f'all_model_checkpoint_timestamps: {t!r}' for t in timestamps]
   lines.append(f'last_preserved_timestamp: {last_preserved!r}')
   atomic_write(os.path.join(directory, CHECKPOINT_STATE), '\n'.join(lines) + '\n')
+
+
+def latest_complete_checkpoint(output_dir):
+  """The newest checkpoint of a run whose files are all on disk, or None.
+
+  For readers (decoder, evaluator) that must not pick a checkpoint a killed trainer
+  left half-written or half-deleted: the listed checkpoints newest first, then any
+  complete one on disk. (The trainer itself also tries to load each candidate and falls
+  back further on a load error; see `Trainer.restore`.)
+  """
+  directory = checkpoint_dir(output_dir)
+  listed, _, _, _ = read_checkpoint_state(directory)
+  listed = sorted(listed, key=lambda p: checkpoint_step(p) or -1, reverse=True)
+  for prefix in listed + checkpoints_on_disk(directory):
+    if checkpoint_step(prefix) is not None and checkpoint_defect(prefix) is None:
+      return prefix
+  return None

@@ -99,7 +99,7 @@ class TrainConfig:
     check('final_splits', lambda v: isinstance(v, (tuple, list)) and all(
         isinstance(x, str) for x in v), "a tuple of split names such as ('eval', 'test')")
     check('jit_compile', lambda v: isinstance(v, bool), 'True or False')
-    check('learning_rate', callable, 'a schedule such as @constant')
+    check('learning_rate', callable, 'a schedule such as @constant_learning_rate')
     check('objective', callable, 'an objective such as @elbo')
     check('fault_hook', lambda v: v is None or callable(v),
           'None or a function such as @inject_nonfinite')
@@ -232,11 +232,16 @@ class Trainer:
     if candidates and restored is None:
       raise UserError(f'no checkpoint in {directory} can be restored ({reasons[0]}); if '
                       'the model or its gin bindings changed, use a new --output_dir.')
-    if rejected or not readable or (restored and restored not in listed):
+    # Older listed checkpoints can be half-deleted (a kill while the manager removed
+    # them); keep only complete ones so that every listed checkpoint loads.
+    step_of = run_dir.checkpoint_step
+    older = [p for p in listed if restored and p not in rejected and step_of(p) is not None
+             and step_of(p) < step_of(restored)]
+    complete = [p for p in older if run_dir.checkpoint_defect(p) is None]
+    if rejected or not readable or (restored and restored not in listed) or (
+        len(complete) != len(older)):
       stamp_of = dict(zip(listed, stamps)) if stamps else {}
-      step_of = run_dir.checkpoint_step
-      paths = [p for p in listed if p not in rejected and step_of(p) is not None
-               and step_of(p) < step_of(restored)] + [restored]
+      paths = complete + [restored] if restored else []
       now = time.time()
       run_dir.write_checkpoint_state(directory, paths, [stamp_of.get(p, now) for p in paths],
                                      last_preserved)

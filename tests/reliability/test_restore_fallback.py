@@ -141,6 +141,15 @@ def test_restore_falls_back_to_newest_loadable_checkpoint(run, damage, expected_
   assert h.step_of(latest) == 3
 
 
+def test_half_deleted_old_checkpoint_is_dropped_from_the_state(run):
+  # A kill while the manager deletes the oldest checkpoint (index first, then data).
+  os.remove(_ckpt(run, 1) + '.index')
+  trainer = _trainer(run)
+  assert trainer.restore() == _ckpt(run, 3)
+  _, listed = _assert_state_loads(run)
+  assert [h.step_of(p) for p in listed] == [2, 3]
+
+
 def test_unreadable_state_file_uses_checkpoints_on_disk(run, capsys):
   with open(os.path.join(run, 'checkpoints', 'checkpoint'), 'w') as f:
     f.write('model_checkpoint_path: "ckpt-3\nall_model_checkp')
