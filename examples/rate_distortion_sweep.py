@@ -96,7 +96,8 @@ def main():
         '--problem=image_synthetic', '--model=delta_vae_image',
         '--gin_file=gin/image_tiny.gin', '--gin_file=gin/ablations/sweep_tiny.gin',
         f'--output_dir={run_dir}', f'--train_steps={steps}',
-        '--gin_param=train.log_every=50', '--gin_param=train.final_splits = ()'] +
+        '--eval_every=0', '--gin_param=train.log_every=50',
+        '--gin_param=train.final_splits = ()'] +
          common + [f'--gin_param={p}' for p in params], log_path)
     if not _has_eval(run_dir):
       _run('t2t_delta.evaluate.cli', [

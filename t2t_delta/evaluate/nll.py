@@ -108,6 +108,11 @@ class ImportanceSampler:
     if not getattr(model, 'has_latents', False):
       raise UserError(f'{type(model).__name__} has no latents: its -ELBO is already '
                       'the exact NLL.')
+    if prior not in ('model', 'aux'):
+      raise UserError(f"prior={prior!r}; valid: 'model', 'aux'.")
+    if prior == 'aux' and getattr(model, 'aux_prior', None) is None:
+      raise UserError(f'{type(model).__name__} has no auxiliary prior; use '
+                      "prior='model'.")
     self.model, self.num_samples, self.prior = model, int(num_samples), prior
     self.chunk_size = max(1, min(int(chunk_size), self.num_samples))
     fn = lambda features, seed, k: log_weights(model, features, k, seed, prior)

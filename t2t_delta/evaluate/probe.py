@@ -85,8 +85,11 @@ def tsne_png(means, labels, path, label_name='label', title=None, seed=0,
     raise ValueError(f't-SNE needs at least 5 points, got {n}.')
   std = means.std(axis=0)
   means = (means - means.mean(axis=0)) / np.where(std > 0, std, 1.0)
-  embedded = TSNE(n_components=2, perplexity=min(30.0, (n - 1) / 3.0), init='pca',
-                  random_state=seed).fit_transform(means)
+  from threadpoolctl import threadpool_limits  # pylint: disable=g-import-not-at-top
+  # t-SNE's OpenMP threads slow it down by an order of magnitude on a busy machine.
+  with threadpool_limits(limits=1):
+    embedded = TSNE(n_components=2, perplexity=min(30.0, (n - 1) / 3.0), init='pca',
+                    random_state=seed).fit_transform(means)
   fig, ax = plt.subplots(figsize=(6, 5))
   if labels is not None:
     labels = np.asarray(labels)[:n]
