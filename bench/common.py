@@ -1,0 +1,495 @@
+"""Shared pieces of the benchmark suite: configurations, trainers, timing, FLOPs.
+
+Every benchmark builds what it measures through the library itself: the problem and
+model from a gin file (`t2t_delta.train.config.parse_gin` + `RunSetup`), the training
+step from `t2t_delta.train.trainer.Trainer` (its compiled `steps_per_loop` loop, the
+objective and the library's Adam), the input pipeline from `t2t_delta.train.inputs`.
+The machine is shared and noisy, so each benchmark also measures a reference in the
+same process and reports a ratio against it.
+
+Configurations (`CONFIGS`): the four gin files of the suite, each with a problem that
+needs no download:
+
+  image_tiny        gin/image_tiny.gin on image_synthetic (16x16x3), batch 32
+  cifar10_ablation  gin/cifar10_ablation.gin on image_synthetic at 32x32x3, batch 8
+  text_tiny         gin/text_tiny.gin on text_synthetic (32 tokens), batch 32
+  lm1b              gin/lm1b.gin on `bench_random_text` (vocab 32000, 256 tokens), batch 8
+
+FLOPs are counted from the traced TensorFlow graph of the training step (`graph_flops`):
+every MatMul, BatchMatMul, Einsum, Conv2D, Conv2DBackpropInput and
+Conv2DBackpropFilter, with static shapes, 2 FLOPs per multiply-add, in the step and in
+every function it calls (the XLA-compiled forward/backward of `train.jit_compile`, the
+While loops of the LSTM prior, multiplied by their constant trip counts). The graph is
+the one the timed loop runs, so forward, backward and the Adam update are all in it;
+element-wise work (activations, DMOL, Adam's arithmetic) is not counted, the usual
+"model FLOPs" convention, so achieved FLOP/s is a lower bound on the arithmetic rate.
+(XLA's optimised HLO would also give the count, but producing it compiles the whole
+step, minutes per configuration on two loaded cores; the graph walk needs no compile.)
+"""
+
+import contextlib
+import dataclasses
+import os
+import re
+import shutil
+import tempfile
+import time
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+
+from t2t_delta import quiet  # noqa: E402
+
+tf = quiet.import_tensorflow_quietly()
+
+import numpy as np  # noqa: E402
+
+from t2t_delta import registry  # noqa: E402
+from t2t_delta.problems.base import TextProblem  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GIN_DIR = os.path.join(REPO, 'gin')
+
+
+# ---- a bench-only problem -----------------------------------------------------------
+@registry.register_problem('bench_random_text')
+class BenchRandomText(TextProblem):
+  """Uniformly random token ids, every sentence filling the whole window (bench only).
+
+  Gin parameters: vocab_size (32000), max_length (256), num_train (256), num_test (16),
+  seed (0). Ids are drawn from [2, vocab_size) and the last position holds EOS, so every
+  example costs a full-length forward and backward pass (the worst case for LM1B).
+  """
+
+  def __init__(self, data_dir=None, vocab_size=32000, max_length=256, num_train=256,
+               num_test=16, seed=0):
+    super().__init__(data_dir)
+    self._vocab_size, self._max_length = int(vocab_size), int(max_length)
+    self.sizes = {'train': int(num_train), 'eval': int(num_test), 'test': int(num_test)}
+    self.seed = int(seed)
+    self._cache = {}
+
+  @property
+  def vocab_size(self):
+    return self._vocab_size
+
+  @property
+  def max_length(self):
+    return self._max_length
+
+  def encode(self, text):
+    return [2 + (hash(w) % (self._vocab_size - 2)) for w in text.split()]
+
+  def decode(self, ids):
+    return ' '.join(str(i) for i in ids if i > 1)
+
+  def arrays(self, split):
+    split = self._check_split(split)
+    if split not in self._cache:
+      rng = np.random.default_rng([self.seed, ('train', 'eval', 'test').index(split)])
+      n, t = self.sizes[split], self._max_length
+      targets = rng.integers(2, self._vocab_size, (n, t)).astype(np.int32)
+      targets[:, -1] = self.EOS_ID
+      self._cache[split] = {'targets': targets, 'mask': np.ones((n, t), np.float32)}
+    return self._cache[split]
+
+
+# ---- configurations -----------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class BenchConfig:
+  name: str
+  gin_file: str
+  problem: str
+  model: str
+  batch_size: int
+  gin_params: tuple = ()
+
+  @property
+  def modality(self):
+    return 'image' if 'image' in self.model else 'text'
+
+
+CONFIGS = {
+    'image_tiny': BenchConfig(
+        'image_tiny', 'image_tiny.gin', 'image_synthetic', 'delta_vae_image', 32,
+        ('image_synthetic.num_train = 512', 'image_synthetic.num_eval = 32',
+         'image_synthetic.num_test = 32')),
+    'cifar10_ablation': BenchConfig(
+        'cifar10_ablation', 'cifar10_ablation.gin', 'image_synthetic', 'delta_vae_image',
+        8, ('image_synthetic.image_size = 32', 'image_synthetic.num_train = 256',
+            'image_synthetic.num_eval = 16', 'image_synthetic.num_test = 16')),
+    'text_tiny': BenchConfig(
+        'text_tiny', 'text_tiny.gin', 'text_synthetic', 'delta_vae_text', 32,
+        ('text_synthetic.num_train = 512', 'text_synthetic.num_eval = 32',
+         'text_synthetic.num_test = 32')),
+    'lm1b': BenchConfig(
+        'lm1b', 'lm1b.gin', 'bench_random_text', 'delta_vae_text', 8,
+        ('bench_random_text.vocab_size = 32000', 'bench_random_text.max_length = 256')),
+}
+# Roofline fractions the full-size configurations should reach (fraction of the
+# measured dense-matmul rate achieved by the training step).
+TARGETS = {'cifar10_ablation': 0.40, 'lm1b': 0.35}
+
+
+def config_names(arg):
+  """'all' or a comma-separated list -> list of config names (checked)."""
+  names = list(CONFIGS) if arg in (None, '', 'all') else arg.split(',')
+  unknown = [n for n in names if n not in CONFIGS]
+  if unknown:
+    raise SystemExit(f'unknown config(s) {unknown}; valid: {", ".join(CONFIGS)}')
+  return names
+
+
+# ---- building through the library ---------------------------------------------------
+@contextlib.contextmanager
+def temp_dir(prefix='t2t_delta_bench_'):
+  path = tempfile.mkdtemp(prefix=prefix)
+  try:
+    yield path
+  finally:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def parse(config, extra_params=()):
+  """Parse the config's gin file plus bindings (batch size, problem size, extras)."""
+  from t2t_delta.train import config as config_lib  # pylint: disable=g-import-not-at-top
+  registry.list_models()
+  params = list(config.gin_params) + [f'train.batch_size = {config.batch_size}',
+                                      'train.log_every = 0'] + list(extra_params)
+  config_lib.parse_gin([os.path.join(GIN_DIR, config.gin_file)], params)
+
+
+def build_problem(config, extra_params=()):
+  from t2t_delta.train import config as config_lib  # pylint: disable=g-import-not-at-top
+  parse(config, extra_params)
+  setup = config_lib.RunSetup(config.problem, config.model, output_dir=None, strategy='cpu')
+  setup.build()
+  return setup.problem
+
+
+def build_trainer(config, output_dir, jit_compile=False, steps_per_loop=1, seed=0,
+                  extra_params=()):
+  """A `Trainer` for `config` on one CPU device (OneDeviceStrategy), nothing restored."""
+  from t2t_delta.train import config as config_lib  # pylint: disable=g-import-not-at-top
+  params = [f'train.jit_compile = {jit_compile}', f'train.steps_per_loop = {steps_per_loop}']
+  parse(config, params + list(extra_params))
+  setup = config_lib.RunSetup(config.problem, config.model, output_dir, seed=seed,
+                              strategy='cpu')
+  setup.build()
+  return setup.trainer(write_run_info=False)
+
+
+class StepRunner:
+  """Runs a trainer's compiled training loop (`Trainer._build_train_loop`) directly.
+
+  This is the code `Trainer.train` runs between host-side work (logging, evaluation,
+  checkpoints): `steps_per_loop` steps per call, inputs from `inputs.train_dataset`
+  through the strategy. `run(num_steps)` returns the seconds one call took.
+  """
+
+  def __init__(self, trainer):
+    from t2t_delta.train import inputs  # pylint: disable=g-import-not-at-top
+    self.trainer = trainer
+    c = trainer.config
+    self.loop = trainer._build_train_loop()  # pylint: disable=protected-access
+    dataset = trainer.strategy.distribute_datasets_from_function(
+        lambda ctx: inputs.train_dataset(trainer.problem, c.batch_size, trainer.seed, 0,
+                                         ctx))
+    self.iterator = iter(dataset)
+    self.last = None
+
+  def run(self, num_steps):
+    start = time.perf_counter()
+    sums, flags = self.loop(self.iterator, tf.constant(num_steps))
+    self.last = {k: float(v) for k, v in sums.items()}
+    if max(float(v) for v in flags.values()) > 0:
+      raise RuntimeError(f'non-finite values in the benchmark step: {flags}')
+    return time.perf_counter() - start
+
+
+def time_steps(runner, steps_per_call, calls, warmup_calls=1, repeats=3):
+  """Best-of-`repeats` seconds per step, each repeat timing `calls` calls."""
+  for _ in range(warmup_calls):
+    runner.run(steps_per_call)
+  best = float('inf')
+  for _ in range(repeats):
+    total = sum(runner.run(steps_per_call) for _ in range(calls))
+    best = min(best, total / (calls * steps_per_call))
+  return best
+
+
+def example_batch(trainer):
+  """One per-replica training batch from the trainer's own input pipeline."""
+  from t2t_delta.train import inputs  # pylint: disable=g-import-not-at-top
+  ds = inputs.train_dataset(trainer.problem, trainer.config.batch_size, trainer.seed)
+  return next(iter(ds))
+
+
+# ---- the reference: dense fp32 matmul -----------------------------------------------
+def matmul_flops_per_second(n=2048, repeats=5, inner=2):
+  """Best measured FLOP/s of an n x n fp32 matmul in a tf.function (2 n^3 per product).
+
+  Each timed call chains `inner` products, so the call overhead is amortised.
+  """
+  a = tf.random.stateless_normal([n, n], [1, 2]) / np.sqrt(n)
+  b = tf.random.stateless_normal([n, n], [3, 4]) / np.sqrt(n)
+
+  @tf.function
+  def chain(a, b):
+    x = a
+    for _ in range(inner):
+      x = tf.matmul(x, b)
+    return tf.reduce_sum(x[:1, :1])
+
+  chain(a, b).numpy()
+  best = float('inf')
+  for _ in range(repeats):
+    start = time.perf_counter()
+    chain(a, b).numpy()
+    best = min(best, time.perf_counter() - start)
+  return 2.0 * n ** 3 * inner / best
+
+
+# ---- FLOPs from the traced graph ----------------------------------------------------
+_FUNCTION_ATTRS = ('f', 'body', 'then_branch', 'else_branch', 'branches')
+_WHILE_OPS = ('While', 'StatelessWhile')
+COUNTED_OPS = ('MatMul', 'BatchMatMul', 'BatchMatMulV2', 'BatchMatMulV3', 'Einsum',
+               'Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter')
+
+
+def _static(shape):
+  dims = shape.as_list() if shape.rank is not None else None
+  if dims is None or any(d is None for d in dims):
+    return None
+  return dims
+
+
+def _prod(values):
+  out = 1
+  for v in values:
+    out *= int(v)
+  return out
+
+
+def _einsum_flops(op):
+  equation = op.get_attr('equation').decode()
+  inputs, output = equation.split('->')
+  sizes = {}
+  for term, tensor in zip(inputs.split(','), op.inputs):
+    dims = _static(tensor.shape)
+    if dims is None:
+      return None
+    if '...' in term:
+      extra = len(dims) - (len(term) - 3)
+      term = term.replace('...', ''.join(chr(ord('A') + i) for i in range(extra)))
+    for letter, size in zip(term, dims):
+      sizes[letter] = max(sizes.get(letter, 1), size)
+  return 2 * _prod(sizes.values()) if len(op.inputs) > 1 else _prod(sizes.values())
+
+
+def op_flops(op):
+  """Multiply-add FLOPs (2 per MAC) of a matmul/conv-like op with static shapes.
+
+  Returns None for other ops, or when a shape is not static.
+  """
+  t = op.type
+  if t == 'MatMul':
+    a, out = _static(op.inputs[0].shape), _static(op.outputs[0].shape)
+    if a is None or out is None:
+      return None
+    k = a[0] if op.get_attr('transpose_a') else a[1]
+    return 2 * _prod(out) * k
+  if t in ('BatchMatMul', 'BatchMatMulV2', 'BatchMatMulV3'):
+    a, out = _static(op.inputs[0].shape), _static(op.outputs[0].shape)
+    if a is None or out is None:
+      return None
+    k = a[-2] if op.get_attr('adj_x') else a[-1]
+    return 2 * _prod(out) * k
+  if t in ('Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter'):
+    # All three cost 2 x (forward output elements) x (kernel h * w * in channels).
+    if t == 'Conv2D':
+      out, kernel = op.outputs[0].shape, op.inputs[1].shape
+    elif t == 'Conv2DBackpropInput':
+      out, kernel = op.inputs[2].shape, op.inputs[1].shape
+    else:
+      out, kernel = op.inputs[2].shape, op.outputs[0].shape
+    out, kernel = _static(out), _static(kernel)
+    if out is None or kernel is None:
+      return None
+    return 2 * _prod(out) * _prod(kernel[:3])
+  if t == 'Einsum':
+    return _einsum_flops(op)
+  return None
+
+
+def _constant_value(tensor):
+  op = tensor.op
+  while op.type == 'Identity':
+    op = op.inputs[0].op
+  if op.type != 'Const':
+    return None
+  return int(tf.get_static_value(op.outputs[0]))
+
+
+def _function_graph(graph, name):
+  while graph is not None:
+    fn = graph._get_function(name)  # pylint: disable=protected-access
+    if fn is not None:
+      return fn.graph
+    graph = getattr(graph, 'outer_graph', None)
+  return None
+
+
+class FlopCount:
+  """Result of `graph_flops`: total, per op type, per top-level name scope."""
+
+  def __init__(self):
+    self.total = 0
+    self.by_type = {}
+    self.by_scope = {}
+    self.unknown_shapes = 0
+    self.dynamic_loops = []
+
+  def add(self, op, flops, multiplier, scope):
+    flops *= multiplier
+    self.total += flops
+    self.by_type[op.type] = self.by_type.get(op.type, 0) + flops
+    self.by_scope[scope] = self.by_scope.get(scope, 0) + flops
+
+
+def graph_flops(graph, skip_dynamic_loops=False):
+  """Matmul/convolution FLOPs of a traced graph, following called functions.
+
+  Counts MatMul, BatchMatMul*, Einsum, Conv2D and its two gradients (2 FLOPs per
+  multiply-add, static shapes) in `graph` and in every function it calls
+  (PartitionedCall / StatefulPartitionedCall, While bodies; every If / Case branch
+  is counted, none occurs in the training steps here), a
+  While body multiplied by its `maximum_iterations` when that is a constant. A While
+  whose trip count is not a constant is counted once, or skipped with
+  `skip_dynamic_loops` (used for the trainer's loop over steps 2..n of a call, so that
+  the count is exactly the peeled first step). Element-wise ops are not counted.
+  """
+  result = FlopCount()
+
+  def scope_of(op, outer):
+    if outer is not None:
+      return outer
+    parts = [p for p in op.name.split('/') if p not in ('gradient_tape', 'gradients')]
+    return parts[0] if parts else op.name
+
+  def walk(g, multiplier, outer_scope):
+    for op in g.get_operations():
+      flops = op_flops(op)
+      scope = scope_of(op, outer_scope)
+      if flops is not None:
+        result.add(op, flops, multiplier, scope)
+        continue
+      if op.type in COUNTED_OPS:   # counted kind, but a shape is not static
+        result.unknown_shapes += 1
+      trip = 1
+      if op.type in _WHILE_OPS:
+        trip = _constant_value(op.inputs[1])
+        if trip is None or trip < 0:   # not a constant, or -1: no maximum
+          result.dynamic_loops.append(op.name)
+          if skip_dynamic_loops:
+            continue
+          trip = 1
+      for attr in _FUNCTION_ATTRS:
+        try:
+          value = op.get_attr(attr)
+        except (ValueError, TypeError):
+          continue
+        names = [v.name for v in value] if isinstance(value, list) else [value.name]
+        for name in names:
+          sub = _function_graph(g, name)
+          if sub is not None:
+            walk(sub, multiplier * trip, scope)
+
+  walk(graph, 1, None)
+  return result
+
+
+def step_flops(runner):
+  """FLOPs of one training step, from the trainer loop's traced graph (`StepRunner`)."""
+  concrete = runner.loop.get_concrete_function(runner.iterator, tf.constant(1))
+  return graph_flops(concrete.graph, skip_dynamic_loops=True)
+
+
+def fmt_rate(x, unit=''):
+  for scale, prefix in ((1e12, 'T'), (1e9, 'G'), (1e6, 'M'), (1e3, 'k')):
+    if abs(x) >= scale:
+      return f'{x / scale:.2f} {prefix}{unit}'
+  return f'{x:.2f} {unit}'
+
+
+def machine_line():
+  load = os.getloadavg()[0] if hasattr(os, 'getloadavg') else float('nan')
+  return (f'TensorFlow {tf.__version__}, {os.cpu_count()} CPUs, load average '
+          f'{load:.1f} (shared machine: compare ratios, not absolute rates)')
+
+
+# ---- per-process cache of built trainers --------------------------------------------
+class Measured:
+  """A built trainer, its compiled loop and what was measured on it (cached)."""
+
+  def __init__(self, config, jit_compile):
+    self.config, self.jit_compile = config, jit_compile
+    self._dir = tempfile.mkdtemp(prefix=f't2t_delta_bench_{config.name}_')
+    start = time.perf_counter()
+    self.trainer = build_trainer(config, self._dir, jit_compile=jit_compile)
+    self.runner = StepRunner(self.trainer)
+    self.runner.run(1)           # trace (and with XLA, compile) + one step
+    self.first_call_s = time.perf_counter() - start
+    self._flops = None
+    self.seconds_per_step = {}   # steps per call -> best seconds per step
+
+  @property
+  def flops(self):
+    if self._flops is None:
+      self._flops = step_flops(self.runner)
+    return self._flops
+
+  def close(self):
+    shutil.rmtree(self._dir, ignore_errors=True)
+
+
+_MEASURED = {}
+
+
+def measured(name, jit_compile=False):
+  """The cached `Measured` for config `name` (built on first use in this process)."""
+  key = (name, bool(jit_compile))
+  if key not in _MEASURED:
+    _MEASURED[key] = Measured(CONFIGS[name], bool(jit_compile))
+  return _MEASURED[key]
+
+
+def interleaved_best(timers, rounds):
+  """Calls each timer (fn -> seconds) once per round, in turn; best per timer.
+
+  Interleaving exposes every variant to the same load drift on a shared machine.
+  """
+  best = [float('inf')] * len(timers)
+  for _ in range(rounds):
+    for i, timer in enumerate(timers):
+      best[i] = min(best[i], timer())
+  return best
+
+
+def step_timer(m, steps_per_call):
+  """fn() -> seconds per step of one call of `steps_per_call` steps on `m`."""
+  def timer():
+    seconds = m.runner.run(steps_per_call) / steps_per_call
+    old = m.seconds_per_step.get(steps_per_call, float('inf'))
+    m.seconds_per_step[steps_per_call] = min(old, seconds)
+    return seconds
+  return timer
+
+
+_ROOFLINE = []
+
+
+def roofline(refresh=False):
+  """Best dense fp32 matmul FLOP/s measured in this process (re-measured on refresh)."""
+  if refresh or not _ROOFLINE:
+    _ROOFLINE.append(matmul_flops_per_second())
+  return max(_ROOFLINE)

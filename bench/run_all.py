@@ -1,0 +1,79 @@
+r"""Runs the whole benchmark suite and prints a summary.
+
+    python -m bench.run_all [--configs=all] [--rounds=2] [--skip=memory,...]
+
+In one process, in order: `train_step` (TensorFlow kernels, steps_per_loop 1 vs 4),
+`xla` (reusing the trainers train_step built, adding their jit_compile twins),
+`input_pipeline` (reusing the image_tiny/text_tiny step timings), `dmol`; then
+`memory` in one subprocess per configuration. Trainers are built once per
+(configuration, jit_compile) and shared between the benchmarks. The summary gives,
+per configuration, the faster of the two step variants as a fraction of the
+same-process matmul reference, against the 40% (cifar10_ablation) and 35% (lm1b)
+targets.
+"""
+
+import argparse
+import time
+
+from bench import common
+from bench import dmol
+from bench import input_pipeline
+from bench import memory
+from bench import train_step
+from bench import xla
+
+STAGES = ('train_step', 'xla', 'input_pipeline', 'dmol', 'memory')
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--configs', default='all')
+  parser.add_argument('--rounds', type=int, default=2)
+  parser.add_argument('--skip', default='', help='comma-separated stages to skip')
+  args = parser.parse_args(argv)
+  skip = {s for s in args.skip.split(',') if s}
+  rounds = str(args.rounds)
+  start = time.perf_counter()
+  durations = {}
+
+  def stage(name, fn):
+    if name in skip:
+      return None
+    t0 = time.perf_counter()
+    out = fn()
+    durations[name] = time.perf_counter() - t0
+    print(f'[{name}: {durations[name]:.0f} s]\n', flush=True)
+    return out
+
+  steps = stage('train_step', lambda: train_step.main(
+      ['--configs', args.configs, '--rounds', rounds]))
+  xla_results = stage('xla', lambda: xla.main(
+      ['--configs', args.configs, '--rounds', rounds]))
+  stage('input_pipeline', lambda: input_pipeline.main(['--rounds', rounds]))
+  stage('dmol', lambda: dmol.main(['--rounds', str(max(args.rounds, 3))]))
+  stage('memory', lambda: memory.main(['--configs', args.configs]))
+
+  print('== summary')
+  reference = common.roofline()
+  print(f'reference: dense fp32 matmul {reference / 1e9:.2f} GFLOP/s (best in process)')
+  by_config = {r['config']: r for r in (xla_results or [])}
+  for r in steps or []:
+    name = r['config']
+    best = r['s_per_step']
+    variant = 'tf'
+    if name in by_config and by_config[name]['xla_s'] < best:
+      best, variant = by_config[name]['xla_s'], 'xla'
+    fraction = r['gflop'] * 1e9 / best / reference
+    target = common.TARGETS.get(name)
+    verdict = '' if target is None else (
+        f'  target {target:.0%}: {"met" if fraction >= target else "NOT met"}')
+    print(f'{name:17s} best {variant:3s} {best:7.3f} s/step  '
+          f'{r["gflop"] * 1e9 / best / 1e9:7.2f} GFLOP/s  {fraction:6.1%} of reference'
+          f'{verdict}')
+  total = time.perf_counter() - start
+  print('stage times: ' + ', '.join(f'{k} {v:.0f} s' for k, v in durations.items()) +
+        f'; total {total:.0f} s ({total / 60:.1f} min)')
+
+
+if __name__ == '__main__':
+  main()

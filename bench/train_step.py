@@ -1,0 +1,100 @@
+r"""Throughput and achieved FLOP/s of the compiled training step, per gin configuration.
+
+    python -m bench.train_step [--configs=all|image_tiny,lm1b,...] [--jit]
+                               [--steps_per_loop=4] [--rounds=3]
+
+For each configuration of `bench.common.CONFIGS` (image_tiny, cifar10_ablation at
+32x32x3 batch 8, text_tiny, lm1b at 256 tokens batch 8) this builds the library's
+`Trainer` (model from the gin file, the configured objective, the library's Adam) on
+one CPU device and times its compiled training loop, the function `Trainer.train`
+calls, with its own input pipeline:
+
+* s/step and examples/s with `train.steps_per_loop = 1` (one step per call), best of
+  `--rounds`;
+* the same loop called with `--steps_per_loop` steps per call; the ratio
+  `spl/1` = (examples/s at steps_per_loop=N) / (examples/s at 1) should be >= 1
+  (the host round-trip per call is amortised), up to measurement noise;
+* GFLOP per step, counted on the traced graph of that loop (matmul, einsum and
+  convolution FLOPs of forward, backward and update; see `bench/common.py`), and the
+  achieved GFLOP/s;
+* the reference: dense fp32 matmul FLOP/s on 2048x2048 operands measured in the same
+  process (best of several runs, before and after the configurations); `roofline` is
+  achieved / reference. Targets: 40% for cifar10_ablation, 35% for lm1b.
+
+`--jit` sets `train.jit_compile = True` (forward and backward compiled with XLA).
+"""
+
+import argparse
+import sys
+
+from bench import common
+
+RESULTS = []
+
+
+def measure(name, jit_compile=False, steps_per_loop=4, rounds=3):
+  m = common.measured(name, jit_compile)
+  c = m.config
+  one, many = common.interleaved_best(
+      [common.step_timer(m, 1), common.step_timer(m, steps_per_loop)], rounds)
+  flops = m.flops
+  return dict(config=name, jit=jit_compile, batch=c.batch_size, s_per_step=one,
+              examples_per_s=c.batch_size / one, spl=steps_per_loop,
+              spl_ratio=one / many, gflop=flops.total / 1e9,
+              gflops=flops.total / one / 1e9, first_call_s=m.first_call_s,
+              flop_types={k: v / flops.total for k, v in flops.by_type.items()
+                          if flops.total},
+              loss=m.runner.last.get('loss', float('nan')) / max(
+                  m.runner.last.get('count', 1.0), 1.0))
+
+
+def print_table(results, reference):
+  print(f'{"config":17s} {"jit":>3s} {"batch":>5s} {"s/step":>8s} {"ex/s":>8s} '
+        f'{"GFLOP/step":>10s} {"GFLOP/s":>8s} {"roofline":>8s} {"target":>7s} '
+        f'{"spl/1":>6s} {"1st call s":>10s}')
+  for r in results:
+    target = common.TARGETS.get(r['config'])
+    fraction = r['gflops'] * 1e9 / reference
+    r['roofline_fraction'] = fraction
+    verdict = '' if target is None else (
+        f'{"ok" if fraction >= target else "MISS"} {target:.0%}')
+    print(f'{r["config"]:17s} {"on" if r["jit"] else "off":>3s} {r["batch"]:5d} '
+          f'{r["s_per_step"]:8.3f} {r["examples_per_s"]:8.1f} {r["gflop"]:10.2f} '
+          f'{r["gflops"]:8.2f} {fraction:8.1%} {verdict:>7s} '
+          f'{r["spl_ratio"]:6.2f} {r["first_call_s"]:10.1f}', flush=True)
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--configs', default='all')
+  parser.add_argument('--jit', action='store_true', help='train.jit_compile = True')
+  parser.add_argument('--steps_per_loop', type=int, default=4)
+  parser.add_argument('--rounds', type=int, default=3)
+  args = parser.parse_args(argv)
+  names = common.config_names(args.configs)
+  print('== train_step: compiled training step (forward + backward + Adam), '
+        f'jit_compile={args.jit}')
+  print(common.machine_line())
+  before = common.roofline()
+  results = []
+  for name in names:
+    results.append(measure(name, args.jit, args.steps_per_loop, args.rounds))
+    print(f'  measured {name}: {results[-1]["s_per_step"]:.3f} s/step', flush=True)
+  after = common.roofline(refresh=True)
+  reference = max(before, after)
+  print(f'reference: dense fp32 matmul 2048x2048 = {reference / 1e9:.2f} GFLOP/s '
+        f'(before {before / 1e9:.2f}, after {after / 1e9:.2f})')
+  print_table(results, reference)
+  for r in results:
+    top = sorted(r['flop_types'].items(), key=lambda kv: -kv[1])
+    print(f'  {r["config"]}: FLOPs by op ' +
+          ', '.join(f'{k} {v:.0%}' for k, v in top))
+  print(f'spl/1: examples/s with {args.steps_per_loop} steps per compiled call over 1 '
+        'step per call (>= 1 expected, noise ~10%).')
+  RESULTS.extend(results)
+  return results
+
+
+if __name__ == '__main__':
+  main()
+  sys.exit(0)
