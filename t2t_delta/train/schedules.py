@@ -1,4 +1,4 @@
-"""Learning-rate schedules (select in gin: `train.learning_rate = @rsqrt_warmup`).
+"""Learning-rate schedules (select in gin: `train.learning_rate = @delta_vae_schedule`).
 
 The δ-VAE paper (appendix E) tweaks the Transformer schedule:
 
@@ -16,9 +16,9 @@ import gin
 import tensorflow as tf
 
 
-@gin.configurable
+@gin.configurable('constant_learning_rate')
 def constant(step, value=1e-4):
-  """A constant learning rate."""
+  """A constant learning rate (gin name `constant_learning_rate`: `gin.constant` exists)."""
   del step
   return tf.constant(value, tf.float32)
 
