@@ -149,6 +149,15 @@ class _PaddedConv2D(Conv2D):
     x = tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]])
     return super().__call__(x)
 
+  def unpadded(self, window):
+    """The convolution of an input that already carries its padding.
+
+    For incremental evaluation: `window` holds exactly the `kh` input rows (and the
+    columns, zero where the full input would be padded) that the wanted outputs
+    read, e.g. `[B, kh, kw, in]` for the output at one position.
+    """
+    return super().__call__(window)
+
 
 class DownShiftedConv2D(_PaddedConv2D):
   """Output `(i, j)` reads rows `<= i` and columns `j -/+ (kw - 1)/2` (vertical stack)."""
@@ -220,6 +229,24 @@ class CausalInput(tf.Module):
     horizontal = down_shift(self.above_conv(x)) + right_shift(self.left_conv(x))
     return vertical, horizontal
 
+  # ---- incremental evaluation (inference) -------------------------------------------
+  # With `x` the image with its ones channel (`add_ones_channel`):
+  #   vertical[i]      = row_above(x[i - 1])[0]   (zeros for i = 0)
+  #   horizontal[i, j] = row_above(x[i - 1])[1][j]           (zeros for i = 0)
+  #                      + left_of(x[i - 1 : i + 1, j - 1])  (zeros for j = 0)
+  # where row -1 of `x` is zero (padding, ones channel included).
+
+  def row_above(self, x_above):
+    """`x_above` `[B, 1, W, C + 1]` (row i - 1, with the ones channel) ->
+    (vertical, above) `[B, 1, W, h]`: row i of the vertical stack and the
+    above-term of row i of the horizontal stack (valid for i >= 1)."""
+    return self.vertical_conv(x_above), self.above_conv(x_above)
+
+  def left_of(self, window):
+    """`window` `[B, 2, 1, C + 1]` = x at (i - 1, j - 1) and (i, j - 1) ->
+    `[B, 1, 1, h]`, the left-term of the horizontal stack at (i, j), j >= 1."""
+    return self.left_conv.unpadded(window)
+
 
 class GatedResidualBlock(tf.Module):
   """x + tanh(a) * sigmoid(b) with a gated-PixelCNN style bottleneck.
@@ -276,7 +303,29 @@ class GatedResidualBlock(tf.Module):
                              if condition_size else None)
 
   def __call__(self, x, aux=None, condition=None, training=False, seed=None):
-    t = self.conv(tf.nn.elu(x))
+    return self.from_conv_output(self.conv(tf.nn.elu(x)), x, aux=aux,
+                                 condition=condition, training=training, seed=seed)
+
+  def on_window(self, window, x, aux=None, condition=None):
+    """The block at a few positions from a cached window of its input (inference).
+
+    Args:
+      window: the block input rows and columns that the convolution reads for the
+        wanted outputs, with zeros where `__call__` would pad (`[B, kh, kw, h]` for
+        one position, `[B, kh, n + kw - 1, h]` for `n` positions of a row); see
+        `pixel.pad_for_*` for the paddings.
+      x: `[B, 1, n, h]` the block input at the output positions (the residual).
+      aux, condition: as `__call__`, at the output positions.
+
+    Equals `__call__` (without dropout) at those positions, because the
+    activation is applied before the padding there and elu(0) = 0.
+    """
+    return self.from_conv_output(self.conv.unpadded(tf.nn.elu(window)), x, aux=aux,
+                                 condition=condition)
+
+  def from_conv_output(self, t, x, aux=None, condition=None, training=False,
+                       seed=None):
+    """The rest of the block given the spatial convolution's output `t`."""
     if aux is not None:
       t += self.aux_proj(tf.nn.elu(aux))
     t = core.dropout(tf.nn.elu(t), self.dropout_rate, seed, training)

@@ -99,6 +99,16 @@ def _broadcast_position(position, like):
                                               [position.shape[-1]]], 0))
 
 
+def self_attention_memory(horizontal, x, position):
+  """Keys/values source of causal self-attention: `[horizontal, x, position]`.
+
+  Works per pixel, so an incremental sampler can build the memory row of a pixel
+  once the pixel is known: `horizontal` `[B, ..., h]`, `x` `[B, ..., C]` and
+  `position` (broadcast over the batch) with the same middle dimensions.
+  """
+  return tf.concat([horizontal, x, _broadcast_position(position, x)], axis=-1)
+
+
 def _layer_seeds(seed, count, training):
   if not training or seed is None or count == 0:
     return [None] * count
@@ -137,6 +147,26 @@ class AttentionBlock(tf.Module):
                          training=training, seed=seeds[0])
     out = core.dropout(out, self.dropout_rate, seeds[1], training)
     return self.norm(h + pixel.unflatten_pixels(out, height, width))
+
+  # ---- incremental evaluation (inference) -------------------------------------------
+  def keys_values(self, memory):
+    """memory `[B, T, memory_size]` -> cacheable (k, v) `[B, heads, T, head_dim]`."""
+    return self.attention.keys_values(memory)
+
+  def attend_cached(self, h, position, k, v, mask=None):
+    """The block for a few query pixels against cached keys and values.
+
+    Args:
+      h: `[B, T, hidden]` the stack at the query pixels (flattened).
+      position: `[1, T, P]` their position features.
+      k, v: `[B, heads, Tk, head_dim]`, e.g. a pre-allocated cache over all pixels.
+      mask: bool, broadcastable to `[B, heads, T, Tk]`.
+
+    Equals `__call__` (without dropout) at those pixels when (k, v) hold the
+    projections of the same memory rows that `mask` lets them see.
+    """
+    queries = tf.concat([h, _broadcast_position(position, h)], axis=-1)
+    return self.norm(h + self.attention.attend(queries, k, v, mask=mask))
 
 
 class PixelSnail(tf.Module):
@@ -240,8 +270,7 @@ class PixelSnail(tf.Module):
       horizontal = self.horizontal_blocks[i](horizontal, aux=vertical,
                                              training=training, seed=next_seed())
       if str(i) in self.self_attention:
-        memory = pixel.flatten_pixels(tf.concat(
-            [horizontal, x, _broadcast_position(position, x)], axis=-1))
+        memory = pixel.flatten_pixels(self_attention_memory(horizontal, x, position))
         horizontal = self.self_attention[str(i)](horizontal, position, memory,
                                             mask=self_mask, training=training,
                                             seed=next_seed())
