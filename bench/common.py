@@ -125,6 +125,10 @@ CONFIGS = {
         'lm1b', 'lm1b.gin', 'bench_random_text', 'delta_vae_text', 8,
         ('bench_random_text.vocab_size = 32000', 'bench_random_text.max_length = 256')),
 }
+# Configurations whose step costs hundreds of GFLOP (tens of seconds on two cores):
+# timed over fewer rounds, and steps_per_loop is compared on the light ones only, where
+# the per-call host overhead is not negligible against the step.
+HEAVY = ('cifar10_ablation', 'lm1b')
 # Roofline fractions the full-size configurations should reach (fraction of the
 # measured dense-matmul rate achieved by the training step).
 TARGETS = {'cifar10_ablation': 0.40, 'lm1b': 0.35}
@@ -366,7 +370,8 @@ def graph_flops(graph, skip_dynamic_loops=False):
   While body multiplied by its `maximum_iterations` when that is a constant. A While
   whose trip count is not a constant is counted once, or skipped with
   `skip_dynamic_loops` (used for the trainer's loop over steps 2..n of a call, so that
-  the count is exactly the peeled first step). Element-wise ops are not counted.
+  the count is exactly the peeled first step). Ops whose results nothing reads are
+  pruned by the runtime and not counted. Element-wise ops are not counted.
   """
   result = FlopCount()
 
@@ -376,8 +381,26 @@ def graph_flops(graph, skip_dynamic_loops=False):
     parts = [p for p in op.name.split('/') if p not in ('gradient_tape', 'gradients')]
     return parts[0] if parts else op.name
 
+  def live_ops(g):
+    # Ops the function runtime executes: ancestors of its outputs and control outputs
+    # (stateful ops are control outputs of a tf.function). Gradients that nothing
+    # reads, e.g. of a first layer's input, are pruned at run time and not counted.
+    roots = [t.op for t in getattr(g, 'outputs', [])] + list(
+        getattr(g, 'control_outputs', []))
+    if not roots:
+      return g.get_operations()
+    seen, stack = set(), list(roots)
+    while stack:
+      op = stack.pop()
+      if op in seen:
+        continue
+      seen.add(op)
+      stack.extend(t.op for t in op.inputs)
+      stack.extend(op.control_inputs)
+    return [op for op in g.get_operations() if op in seen]
+
   def walk(g, multiplier, outer_scope):
-    for op in g.get_operations():
+    for op in live_ops(g):
       flops = op_flops(op)
       scope = scope_of(op, outer_scope)
       if flops is not None:

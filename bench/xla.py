@@ -7,7 +7,8 @@ with `train.jit_compile = False` (TensorFlow kernels) and `True` (forward and ba
 compiled by XLA; the Adam update and metrics stay outside), and times both compiled
 training loops interleaved, so that both see the same load. Prints s/step, the ratio
 `xla/tf` = (examples/s with XLA) / (examples/s without), and the time of the first call
-(tracing, plus XLA compilation for the jit variant).
+(tracing, plus XLA compilation for the jit variant). The heavy configurations
+(cifar10_ablation, lm1b) are timed over one round.
 """
 
 import argparse
@@ -19,6 +20,8 @@ RESULTS = []
 
 def measure(name, rounds=3, steps_per_call=1):
   plain, jit = common.measured(name, False), common.measured(name, True)
+  if name in common.HEAVY:
+    rounds = 1
   t_plain, t_jit = common.interleaved_best(
       [common.step_timer(plain, steps_per_call), common.step_timer(jit, steps_per_call)],
       rounds)

@@ -2,11 +2,13 @@
 
 Two trainer processes on 127.0.0.1 (free ports picked here, one TF_CONFIG each) train
 `vae_conv` on `tiny_images` for a few steps with --strategy=multi_worker; a third
-process trains the same model with the same global batch and seed on one device. The
-examples and initial weights are the same, so the analytic rate must agree to float
-tolerance; the distortion differs only through the Monte Carlo noise of z, which each
-replica draws for its own half of the batch (as in the mirrored test of
-tests/train/test_trainer_cli.py), so the loss agrees to ~1e-4 relative.
+process trains the same model with the same global batch and seed in one process with
+two replicas (--strategy=mirrored --cpu_devices=2). Replica r draws its Monte Carlo
+noise from (seed, step, r) and reads the r-th slice of the global batch in both runs,
+so the two runs compute the same numbers up to the order of the cross-replica sums:
+loss and rate agree to float tolerance at every step. (tests/train/
+test_trainer_cli.py checks the mirrored run against one device: identical rate, loss
+within the z noise.)
 
 Each worker gets its own --output_dir: every MultiWorkerMirroredStrategy worker runs
 the same program, so each one saves checkpoints and writes metrics, and two writers in
@@ -101,31 +103,26 @@ def test_two_workers_match_single_process(tmp_path):
     procs.append(_start(COMMON + ['--strategy=multi_worker',
                                   f'--output_dir={tmp_path}/worker{index}'],
                         {'TF_CONFIG': tf_config}, str(tmp_path / f'worker{index}.log')))
-  procs.append(_start(COMMON + ['--strategy=cpu', f'--output_dir={tmp_path}/single'],
+  procs.append(_start(COMMON + ['--strategy=mirrored', '--cpu_devices=2',
+                                f'--output_dir={tmp_path}/single'],
                       {}, str(tmp_path / 'single.log')))
   start = time.time()
   outputs = _wait_all(procs, start + TIMEOUT)
   elapsed = time.time() - start
   codes = [p.returncode for p in procs]
-  names = ('worker 0', 'worker 1', 'single process')
+  names = ('worker 0', 'worker 1', 'single process, 2 replicas')
   report = '\n'.join(f'--- {n} (exit {c}) ---\n{o[-3000:]}'
                      for n, c, o in zip(names, codes, outputs))
   assert codes == [0, 0, 0], f'after {elapsed:.0f}s:\n{report}'
 
-  chief, other, single = outputs
   loss = [_values(o, 'loss') for o in outputs]
   rate = [_values(o, 'rate') for o in outputs]
   steps = list(range(1, STEPS + 1))
   assert sorted(loss[0]) == sorted(loss[1]) == sorted(loss[2]) == steps, report
   for step in steps:
-    # Both workers report the same all-reduced numbers.
-    assert loss[0][step] == pytest.approx(loss[1][step], rel=1e-6), (step, report)
-    assert rate[0][step] == pytest.approx(rate[1][step], rel=1e-6), (step, report)
-    # The global batch is the single run's batch: same loss up to the per-replica
-    # noise of z (which also makes later rates drift apart by ~1e-4).
-    assert loss[0][step] == pytest.approx(loss[2][step], rel=1e-4), (step, report)
-  # Same examples, same initial weights: the analytic rate of step 1 is identical.
-  assert rate[0][1] == pytest.approx(rate[2][1], rel=1e-5), report
+    for k in (1, 2):   # the other worker, then the single-process run
+      assert loss[0][step] == pytest.approx(loss[k][step], rel=1e-5), (step, k, report)
+      assert rate[0][step] == pytest.approx(rate[k][step], rel=1e-5), (step, k, report)
 
   # Each worker saved its own final checkpoint; the chief's run directory is complete.
   for index in range(2):
