@@ -14,7 +14,8 @@ import reliability_helpers as h
 
 _HAS_MODES = all(importlib.util.find_spec(f't2t_delta.decode.{m}') is not None
                  for m in ('text_modes', 'image_modes'))
-_NEEDS_MODES = ('no_config_yet', 'no_checkpoint')
+_NEEDS_MODES = ('no_config_yet', 'no_checkpoint', 'text_mode_on_images',
+                'occlude_without_reconstruct')
 
 # id: (args, [expected substrings], what --output_dir holds)
 ROWS = {
@@ -24,6 +25,12 @@ ROWS = {
     'no_config_yet': (['--output_dir={out}'], ['has no config.gin yet', 'train first'],
                       'run_json'),
     'no_checkpoint': (['--output_dir={out}'], ['no checkpoint in'], 'no_checkpoint'),
+    'text_mode_on_images': (['--output_dir={out}', '--mode=complete'],
+                            ['--mode=complete is a text mode'], 'no_checkpoint'),
+    'occlude_without_reconstruct': (['--output_dir={out}', '--mode=sample',
+                                     '--occlude=bottom_half'],
+                                    ['--occlude applies to --mode=reconstruct only'],
+                                    'no_checkpoint'),
     'bad_temperature': (['--output_dir={out}', '--temperature=0'],
                         ['--temperature=0.0 must be > 0'], 'no_checkpoint'),
     'bad_num_samples': (['--output_dir={out}', '--num_samples=0'],

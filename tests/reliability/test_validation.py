@@ -38,8 +38,8 @@ ROWS = {
         ["unknown gin configurable 'trian' in --gin_param 'trian.steps=3'",
          "did you mean 'train'"], True),
     'gin_unknown_reference': (
-        h.TINY + ['--gin_param=train.learning_rate=@constnt'],
-        ["unknown gin configurable '@constnt'", "did you mean 'constant'"], True),
+        h.TINY + ['--gin_param=train.objective=@elbow'],
+        ["unknown gin configurable '@elbow'", "did you mean 'elbo'"], True),
     'gin_unknown_parameter': (
         h.TINY + ['--gin_param=vae_conv.hiden=8'],
         ["gin configurable 'vae_conv' has no parameter 'hiden'", "did you mean 'hidden'",
