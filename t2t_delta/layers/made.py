@@ -21,8 +21,8 @@ the optional context). The masks are constants multiplied into the kernels in ev
 call, so the structure holds after any optimiser step.
 
 Context. An optional context vector `h` `[..., c]` (e.g. the encoder's features in an
-IAF posterior) enters every hidden layer through an unmasked dense layer; it may
-affect every output.
+IAF posterior) enters every hidden layer and the output layer through unmasked dense
+layers, so it affects every output, including the first one in the ordering.
 """
 
 import numpy as np
@@ -148,6 +148,12 @@ class MADE(tf.Module):
       self.context_layers = (
           [core.Dense(context_size, size, seeds=seeds, name=f'context_{i}')
            for i, size in enumerate(hidden_sizes)] if context_size else None)
+      # The first dimension in the ordering sees no hidden unit (they all have
+      # degree >= 1), so the context also reaches the outputs directly.
+      self.context_output = (
+          core.Dense(context_size, self.num_dims * self.num_outputs,
+                     init_scale=output_init_scale, seeds=seeds, name='context_output')
+          if context_size else None)
 
   def __call__(self, x, context=None):
     if (context is None) != (self.context_layers is None):
@@ -160,5 +166,7 @@ class MADE(tf.Module):
         h += self.context_layers[i](tf.cast(context, h.dtype))
       h = tf.nn.elu(h)
     out = self.output_layer(h)
+    if context is not None:
+      out += self.context_output(tf.cast(context, out.dtype))
     shape = tf.concat([tf.shape(out)[:-1], [self.num_dims, self.num_outputs]], 0)
     return tf.reshape(out, shape)
