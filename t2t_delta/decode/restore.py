@@ -19,7 +19,7 @@ def load_run(output_dir, gin_params=()):
     raise UserError(f'--output_dir={output_dir!r} does not exist; pass the directory '
                     'of a training run.')
   setup = config_lib.RunSetup.from_run_dir(output_dir, gin_params)
-  latest = tf.train.latest_checkpoint(run_dir.checkpoint_dir(output_dir))
+  latest = run_dir.latest_complete_checkpoint(output_dir)
   if latest is None:
     raise UserError(f'no checkpoint in {run_dir.checkpoint_dir(output_dir)}; train the '
                     'run first (t2t-delta-trainer with the same --output_dir).')

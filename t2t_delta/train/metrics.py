@@ -12,12 +12,13 @@ Reported keys (values in `unit` unless the key says otherwise):
                                    bits per image / sentence (the paper's RD plots)
 """
 
-import json
 import math
-import os
 
 import numpy as np
 import tensorflow as tf
+
+# metrics.jsonl is read and written through run_dir (crash-safe appends).
+from t2t_delta.train.run_dir import append_jsonl, read_jsonl  # noqa: F401
 
 
 def batch_sums(problem, features, out):
@@ -71,21 +72,6 @@ def add(totals, sums):
   for key, value in sums.items():
     totals[key] = totals.get(key, 0.0) + float(value)
   return totals
-
-
-def append_jsonl(path, record):
-  """Append one JSON line and flush it to disk."""
-  with open(path, 'a') as f:
-    f.write(json.dumps(record, sort_keys=True) + '\n')
-    f.flush()
-    os.fsync(f.fileno())
-
-
-def read_jsonl(path):
-  if not os.path.exists(path):
-    return []
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
 
 
 def format_record(record):
