@@ -80,7 +80,9 @@ def test_target_rate_drives_the_rate_to_the_target():
   """A toy 'model' whose rate is softplus(theta) * 10 converges to R* under |R - R*|."""
   target = 7.0
   theta = tf.Variable(-2.0)
-  for i in range(400):
+
+  @tf.function
+  def step(i):
     with tf.GradientTape() as tape:
       rate = tf.nn.softplus(theta)[None] * 10.0
       # Distortion decreases with rate (a toy trade-off) but only mildly.
@@ -88,6 +90,9 @@ def test_target_rate_drives_the_rate_to_the_target():
       loss = tf.reduce_mean(objectives.target_rate(_out(distortion, rate), 0,
                                                    target_nats=target))
     theta.assign_sub(0.05 / (1.0 + i / 20.0) * tape.gradient(loss, theta))
+
+  for i in range(400):
+    step(tf.constant(float(i)))
   final = float(tf.nn.softplus(theta) * 10.0)
   assert final == pytest.approx(target, abs=0.1)
 
