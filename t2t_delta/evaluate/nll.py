@@ -2,7 +2,8 @@
 
 With K samples z_k ~ q(z | x),
 
-    log p(x) >= log (1/K) Σ_k exp(w_k),   w_k = log p(x | z_k) + log p(z_k) - log q(z_k | x),
+    log p(x) >= log (1/K) Σ_k exp(w_k),
+    w_k = log p(x | z_k) + log p(z_k) - log q(z_k | x),
 
 which is a lower bound that is never looser than the ELBO estimated from the same
 samples (mean_k w_k, by Jensen's inequality) and tightens to log p(x) as K grows; it is

@@ -47,7 +47,7 @@ SCALE_FLOOR = 1e-4
 
 
 class ConvEncoder(tf.Module):
-  """Image `[B, H, W, C]` in [-1, 1] -> `(loc, scale, context)`, `[B, d]`, `[B, d]`, `[B, c]`.
+  """Image `[B, H, W, C]` in [-1, 1] -> `(loc [B, d], scale [B, d], context [B, c])`.
 
   `num_layers` 3x3 convolutions (ELU); the first ones have stride 2 while both sides
   stay even and at least 4 (at most `max_downsample` times), then a dense layer to

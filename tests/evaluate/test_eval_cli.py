@@ -13,7 +13,7 @@ TRAINER = 't2t_delta.train.cli'
 
 
 def test_vlae_with_iaf_trains_end_to_end_and_evaluates(cli, tmp_path):
-  """VLAE (AF prior) with an IAF posterior through the trainer CLI, then t2t-delta-eval."""
+  """VLAE (AF prior, IAF posterior) through the trainer CLI, then t2t-delta-eval."""
   out = str(tmp_path / 'run')
   cli(TRAINER, ['--problem=tiny_images', '--model=vlae_image',
                 '--gin_file=gin/ablations/vlae_iaf_tiny.gin', f'--output_dir={out}',
