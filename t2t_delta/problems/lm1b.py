@@ -30,7 +30,7 @@ _ENCODE_BATCH = 256
 
 
 @registry.register_problem('languagemodel_lm1b')
-class LanguagemodelLm1b(TextProblem):
+class LanguagemodelLm1b(vocab_lib.SubwordTextMixin, TextProblem):
   """LM1B sentences (TFDS `lm1b`), SentencePiece subwords, streamed; no labels.
 
   Gin parameters: vocab_size (32000), max_length (128), vocab_sentences (500000),
@@ -95,21 +95,6 @@ class LanguagemodelLm1b(TextProblem):
     for text in tfds.as_numpy(ds.batch(1024)):
       for t in text:
         yield t.decode('utf-8', errors='replace')
-
-  # ---- interface -----------------------------------------------------------------------
-  @property
-  def max_length(self):
-    return self._max_length
-
-  @property
-  def vocab_size(self):
-    return self.vocab.vocab_size
-
-  def encode(self, text):
-    return self.vocab.encode(text)
-
-  def decode(self, ids):
-    return self.vocab.decode(ids)
 
   def validate(self):
     splits = self.builder.info.splits

@@ -38,7 +38,7 @@ def read_lines(path, problem_name):
 
 
 @registry.register_problem
-class TextLines(TextProblem):
+class TextLines(vocab_lib.SubwordTextMixin, TextProblem):
   """Your text: --data_dir with train.txt/test.txt, one sentence per line; subwords.
 
   Gin parameters: vocab_size (2000, soft limit), max_length (64), model_type ('unigram'),
@@ -115,21 +115,6 @@ class TextLines(TextProblem):
             model_type=self.model_type, character_coverage=self.character_coverage)
       self._vocab = vocab_lib.load_sentencepiece(path)
     return self._vocab
-
-  # ---- interface -----------------------------------------------------------------------
-  @property
-  def max_length(self):
-    return self._max_length
-
-  @property
-  def vocab_size(self):
-    return self.vocab.vocab_size
-
-  def encode(self, text):
-    return self.vocab.encode(text)
-
-  def decode(self, ids):
-    return self.vocab.decode(ids)
 
   def arrays(self, split):
     split = self._check_split(split)

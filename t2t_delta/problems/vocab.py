@@ -157,3 +157,24 @@ def train_sentencepiece(text, model_prefix, vocab_size, model_type='unigram',
 def _one_line(error):
   text = ' '.join(str(error).split())
   return text[:300]
+
+
+class SubwordTextMixin:
+  """TextProblem methods of a problem whose `vocab` is a `SentencePieceVocab`.
+
+  The problem provides `vocab` (loaded or trained lazily) and `_max_length`.
+  """
+
+  @property
+  def max_length(self):
+    return self._max_length
+
+  @property
+  def vocab_size(self):
+    return self.vocab.vocab_size
+
+  def encode(self, text):
+    return self.vocab.encode(text)
+
+  def decode(self, ids):
+    return self.vocab.decode(ids)
