@@ -1,0 +1,68 @@
+"""The gin files of gin/ablations/ parse with their base files and build their models."""
+
+import glob
+import os
+
+import gin
+import pytest
+
+import t2t_delta
+from t2t_delta import registry
+from t2t_delta.train import config as config_lib
+from t2t_delta.train import trainer
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ABLATIONS = sorted(glob.glob(os.path.join(REPO, 'gin', 'ablations', '*.gin')))
+
+
+def _base_and_model(path):
+  name = os.path.basename(path)
+  model = 'vlae_image' if 'vlae' in name else 'delta_vae_image'
+  if name.startswith('cifar10_'):
+    return ['gin/cifar10_ablation.gin'], model
+  if name.startswith('vlae_'):
+    return [], model
+  return ['gin/image_tiny.gin'], model
+
+
+def test_every_ablation_file_is_covered():
+  assert len(ABLATIONS) >= 20
+  names = {os.path.basename(p) for p in ABLATIONS}
+  for required in ('vlae_tiny.gin', 'vlae_iaf_tiny.gin', 'cifar10_vlae.gin',
+                   'cifar10_independent_delta.gin', 'sweep_tiny.gin'):
+    assert required in names
+
+
+@pytest.mark.parametrize('path', ABLATIONS, ids=os.path.basename)
+def test_parses_and_selects_the_objective(path):
+  t2t_delta.import_all()
+  base, _ = _base_and_model(path)
+  try:
+    config_lib.parse_gin(base + [path])
+    objective = trainer.TrainConfig().objective
+    with open(path) as f:
+      text = f.read()
+    for name in ('beta_vae', 'free_bits', 'kl_annealing', 'target_rate'):
+      if f'@{name}' in text:
+        assert objective.__name__ == name
+  finally:
+    gin.clear_config()
+
+
+@pytest.mark.parametrize('path', [p for p in ABLATIONS
+                                  if not os.path.basename(p).startswith('cifar10_')],
+                         ids=os.path.basename)
+def test_tiny_files_build_their_model(path):
+  base, model_name = _base_and_model(path)
+  try:
+    config_lib.parse_gin(base + [path])
+    problem = registry.problem('image_synthetic')()
+    model = registry.model(model_name)(problem)
+    name = os.path.basename(path)
+    if 'independent_delta' in name:
+      assert model.posterior_type == 'independent_delta'
+      assert model.committed_rate() == pytest.approx(20.0 * 0.6931471805599453)
+    if 'iaf' in name:
+      assert model.iaf is not None and model.flow_prior is not None
+  finally:
+    gin.clear_config()
