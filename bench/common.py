@@ -516,3 +516,40 @@ def roofline(refresh=False):
   if refresh or not _ROOFLINE:
     _ROOFLINE.append(matmul_flops_per_second())
   return max(_ROOFLINE)
+
+
+# ---- where the time goes --------------------------------------------------------------
+def profile_step(runner, steps=1, top=12):
+  """Runs `steps` steps under the TensorFlow profiler; op time by op type.
+
+  Returns (total op milliseconds, [(op type, milliseconds, share)] largest first) from
+  the executor's op events on the host trace (`tf_Compute` threads). Ops running
+  concurrently on several inter-op threads are summed, so the total can exceed wall
+  time; ops inside called functions (While bodies) are included.
+  """
+  from tensorflow.tsl.profiler.protobuf import xplane_pb2  # pylint: disable=g-import-not-at-top
+  with temp_dir('t2t_delta_profile_') as logdir:
+    tf.profiler.experimental.start(logdir)
+    try:
+      runner.run(steps)
+    finally:
+      tf.profiler.experimental.stop()
+    paths = [os.path.join(root, f) for root, _, files in os.walk(logdir) for f in files
+             if f.endswith('.xplane.pb')]
+    space = xplane_pb2.XSpace()
+    with open(paths[0], 'rb') as f:
+      space.ParseFromString(f.read())
+  by_type = {}
+  for plane in space.planes:
+    for line in plane.lines:
+      if not line.name.startswith('tf_Compute'):
+        continue
+      for event in line.events:
+        name = plane.event_metadata[event.metadata_id].name   # 'op_name:OpType'
+        if ':' not in name or '::' in name:
+          continue
+        op_type = name.rsplit(':', 1)[1]
+        by_type[op_type] = by_type.get(op_type, 0.0) + event.duration_ps * 1e-9
+  total = sum(by_type.values())
+  ranked = sorted(by_type.items(), key=lambda kv: -kv[1])[:top]
+  return total, [(k, v, v / total if total else 0.0) for k, v in ranked]

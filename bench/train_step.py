@@ -24,6 +24,8 @@ calls, with its own input pipeline:
   achieved / reference. Targets: 40% for cifar10_ablation, 35% for lm1b.
 
 `--jit` sets `train.jit_compile = True` (forward and backward compiled with XLA).
+`--profile` runs one more step per configuration under the TensorFlow profiler and
+prints where the op time goes, by op type.
 """
 
 import argparse
@@ -76,6 +78,8 @@ def main(argv=None):
   parser.add_argument('--jit', action='store_true', help='train.jit_compile = True')
   parser.add_argument('--steps_per_loop', type=int, default=4)
   parser.add_argument('--rounds', type=int, default=3)
+  parser.add_argument('--profile', action='store_true',
+                      help='profile one more step per config; print op time by type')
   parser.add_argument('--heavy_rounds', type=int, default=1,
                       help='rounds for the heavy configs ' + ', '.join(common.HEAVY))
   args = parser.parse_args(argv)
@@ -98,6 +102,11 @@ def main(argv=None):
     top = sorted(r['flop_types'].items(), key=lambda kv: -kv[1])
     print(f'  {r["config"]}: FLOPs by op ' +
           ', '.join(f'{k} {v:.0%}' for k, v in top))
+  if args.profile:
+    for name in names:
+      total, ranked = common.profile_step(common.measured(name, args.jit).runner)
+      print(f'  {name}: op time by type over one step ({total:.0f} ms in ops): ' +
+            ', '.join(f'{k} {share:.0%}' for k, _, share in ranked))
   print(f'spl/1: examples/s with {args.steps_per_loop} steps per compiled call over 1 '
         'step per call (>= 1 expected, noise ~10%); measured on the light configs only '
         '(nan: a heavy config, whose step dwarfs the per-call overhead).')
