@@ -40,6 +40,9 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 from t2t_delta import quiet  # noqa: E402
 
 tf = quiet.import_tensorflow_quietly()
+# Several trainers (one per configuration and jit setting) trace the same loop source;
+# TensorFlow's "excessive retracing" warning counts them as retraces of one function.
+tf.get_logger().setLevel('ERROR')
 
 import numpy as np  # noqa: E402
 

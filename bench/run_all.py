@@ -2,7 +2,8 @@ r"""Runs the whole benchmark suite and prints a summary.
 
     python -m bench.run_all [--configs=all] [--rounds=2] [--skip=memory,...]
 
-In one process, in order: `train_step` (TensorFlow kernels, steps_per_loop 1 vs 4),
+In one process, in order: `train_step` (TensorFlow kernels, steps_per_loop 1 vs 4,
+5 interleaved rounds on the light configs, 1 on the heavy ones),
 `xla` (reusing the trainers train_step built, adding their jit_compile twins),
 `input_pipeline` (reusing the image_tiny/text_tiny step timings), `dmol`; then
 `memory` in one subprocess per configuration. Trainers are built once per
@@ -28,7 +29,8 @@ STAGES = ('train_step', 'xla', 'input_pipeline', 'dmol', 'memory')
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--configs', default='all')
-  parser.add_argument('--rounds', type=int, default=2)
+  parser.add_argument('--rounds', type=int, default=2,
+                      help='rounds of xla, input_pipeline and dmol')
   parser.add_argument('--skip', default='', help='comma-separated stages to skip')
   args = parser.parse_args(argv)
   skip = {s for s in args.skip.split(',') if s}
@@ -45,8 +47,7 @@ def main(argv=None):
     print(f'[{name}: {durations[name]:.0f} s]\n', flush=True)
     return out
 
-  steps = stage('train_step', lambda: train_step.main(
-      ['--configs', args.configs, '--rounds', rounds]))
+  steps = stage('train_step', lambda: train_step.main(['--configs', args.configs]))
   xla_results = stage('xla', lambda: xla.main(
       ['--configs', args.configs, '--rounds', rounds]))
   stage('input_pipeline', lambda: input_pipeline.main(['--rounds', rounds]))

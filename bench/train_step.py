@@ -10,7 +10,7 @@ one CPU device and times its compiled training loop, the function `Trainer.train
 calls, with its own input pipeline:
 
 * s/step and examples/s with `train.steps_per_loop = 1` (one step per call), best of
-  `--rounds`;
+  `--rounds` (interleaved with the next variant);
 * the same loop called with `--steps_per_loop` steps per call; the ratio
   `spl/1` = (examples/s at steps_per_loop=N) / (examples/s at 1) should be >= 1
   (the host round-trip per call is amortised), up to measurement noise. Measured on
@@ -36,7 +36,7 @@ from bench import common
 RESULTS = []
 
 
-def measure(name, jit_compile=False, steps_per_loop=4, rounds=3, heavy_rounds=1):
+def measure(name, jit_compile=False, steps_per_loop=4, rounds=5, heavy_rounds=1):
   m = common.measured(name, jit_compile)
   c = m.config
   if name in common.HEAVY:
@@ -67,7 +67,7 @@ def print_table(results, reference):
     verdict = '' if target is None else (
         f'{"ok" if fraction >= target else "MISS"} {target:.0%}')
     print(f'{r["config"]:17s} {"on" if r["jit"] else "off":>3s} {r["batch"]:5d} '
-          f'{r["s_per_step"]:8.3f} {r["examples_per_s"]:8.1f} {r["gflop"]:10.2f} '
+          f'{r["s_per_step"]:8.3f} {r["examples_per_s"]:8.3g} {r["gflop"]:10.2f} '
           f'{r["gflops"]:8.2f} {fraction:8.1%} {verdict:>7s} '
           f'{r["spl_ratio"] or float("nan"):6.2f} {r["first_call_s"]:10.1f}', flush=True)
 
@@ -77,7 +77,8 @@ def main(argv=None):
   parser.add_argument('--configs', default='all')
   parser.add_argument('--jit', action='store_true', help='train.jit_compile = True')
   parser.add_argument('--steps_per_loop', type=int, default=4)
-  parser.add_argument('--rounds', type=int, default=3)
+  parser.add_argument('--rounds', type=int, default=5,
+                      help='interleaved rounds for the light configs')
   parser.add_argument('--profile', action='store_true',
                       help='profile one more step per config; print op time by type')
   parser.add_argument('--heavy_rounds', type=int, default=1,

@@ -44,8 +44,8 @@ def main(argv=None):
   for name in common.config_names(args.configs):
     r = measure(name, args.rounds, args.steps_per_call)
     results.append(r)
-    print(f'{name:17s} {r["tf_s"]:9.3f} {r["xla_s"]:10.3f} {r["batch"] / r["tf_s"]:8.1f} '
-          f'{r["batch"] / r["xla_s"]:8.1f} {r["ratio"]:6.2f} {r["tf_first"]:8.1f} '
+    print(f'{name:17s} {r["tf_s"]:9.3f} {r["xla_s"]:10.3f} {r["batch"] / r["tf_s"]:8.3g} '
+          f'{r["batch"] / r["xla_s"]:8.3g} {r["ratio"]:6.2f} {r["tf_first"]:8.1f} '
           f'{r["xla_first"]:9.1f}', flush=True)
   print('xla/tf > 1: XLA is faster. "1st" is the first call: tracing (+ XLA compile).')
   RESULTS.extend(results)
