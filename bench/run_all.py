@@ -1,10 +1,12 @@
 r"""Runs the whole benchmark suite and prints a summary.
 
-    python -m bench.run_all [--configs=all] [--rounds=2] [--skip=memory,...]
+    python -m bench.run_all [--configs=all] [--rounds=2] [--full] [--skip=memory,...]
 
 In one process, in order: `train_step` (TensorFlow kernels, steps_per_loop 1 vs 4,
 5 interleaved rounds on the light configs, 1 on the heavy ones),
-`xla` (reusing the trainers train_step built, adding their jit_compile twins),
+`xla` (reusing the trainers train_step built, adding their jit_compile twins; on
+image_tiny and text_tiny only unless --full: XLA-compiling a cifar10_ablation or lm1b
+step takes minutes on two cores, so including them breaks the 10-minute budget),
 `input_pipeline` (reusing the image_tiny/text_tiny step timings), `dmol`; then
 `memory` in one subprocess per configuration. Trainers are built once per
 (configuration, jit_compile) and shared between the benchmarks. The summary gives,
@@ -31,6 +33,8 @@ def main(argv=None):
   parser.add_argument('--configs', default='all')
   parser.add_argument('--rounds', type=int, default=2,
                       help='rounds of xla, input_pipeline and dmol')
+  parser.add_argument('--full', action='store_true',
+                      help='XLA comparison for every config, not only the light ones')
   parser.add_argument('--skip', default='', help='comma-separated stages to skip')
   args = parser.parse_args(argv)
   skip = {s for s in args.skip.split(',') if s}
@@ -48,8 +52,10 @@ def main(argv=None):
     return out
 
   steps = stage('train_step', lambda: train_step.main(['--configs', args.configs]))
+  names = common.config_names(args.configs)
+  xla_names = names if args.full else [n for n in names if n not in common.HEAVY]
   xla_results = stage('xla', lambda: xla.main(
-      ['--configs', args.configs, '--rounds', rounds]))
+      ['--configs', ','.join(xla_names), '--rounds', rounds])) if xla_names else None
   stage('input_pipeline', lambda: input_pipeline.main(['--rounds', rounds]))
   stage('dmol', lambda: dmol.main(['--rounds', str(max(args.rounds, 3))]))
   stage('memory', lambda: memory.main(['--configs', args.configs]))
