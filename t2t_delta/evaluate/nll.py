@@ -30,9 +30,13 @@ import math
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_probability as tfp
 
+from t2t_delta import distributions
 from t2t_delta.errors import UserError
 from t2t_delta.train import inputs
+
+tfd = tfp.distributions
 
 
 def data_log_likelihood(model, features, z, training=False, seed=None):
@@ -75,6 +79,46 @@ def prior_log_prob(model, z, prior='model'):
   raise UserError(f"prior={prior!r}; valid: 'model', 'aux'.")
 
 
+def _masked_sequence_log_ratio(model, posterior, z, mask, prior):
+  """Σ_{t ≤ L} [log p(z_t | z_<t) − log q(z_t | x)] `[k, B]` for a prefix mask `[B, T]`.
+
+  Sequence models (text) carry latents at padded positions too. Those positions are
+  not part of the model's ELBO (the rate is the KL of the real prefix), and the prior's
+  marginal over the first L steps is the prefix of its chain, so the importance weight
+  uses the real steps only; including the padded steps would leave the estimate
+  unbiased in p(x) but add a large variance.
+  """
+  k, batch = tf.shape(z)[0], tf.shape(z)[1]
+  flat_z = _merge(z)                                                  # [kB, T, d]
+  step_mask = tf.cast(_tile(tf.cast(mask, tf.float32), k), tf.float32)  # [kB, T]
+  base = posterior.distribution                                      # Normal [B, T, d]
+  q_loc, q_scale = _tile(base.loc, k), _tile(base.scale, k)             # [kB, T, d]
+  log_q = tf.reduce_sum(tfd.Normal(q_loc, q_scale).log_prob(flat_z), -1)
+  if prior == 'aux':
+    p_loc, p_scale = model.aux_prior.conditionals(flat_z)
+  else:
+    prior_dist = model.prior()
+    if isinstance(prior_dist, distributions.AR1Prior):
+      alphas = tf.cast(prior_dist.alphas, flat_z.dtype)
+      previous = tf.pad(flat_z[:, :-1], [[0, 0], [1, 0], [0, 0]])
+      first = tf.cast(tf.range(tf.shape(flat_z)[1]) == 0, flat_z.dtype)[None, :, None]
+      p_loc = alphas * previous
+      p_scale = first + (1.0 - first) * tf.sqrt(1.0 - alphas ** 2) * tf.ones_like(previous)
+    else:  # factorised over steps (e.g. N(0, I))
+      p_loc, p_scale = tf.zeros_like(flat_z), tf.ones_like(flat_z)
+  log_p = tf.reduce_sum(tfd.Normal(p_loc, p_scale).log_prob(flat_z), -1)
+  ratio = tf.reduce_sum((log_p - log_q) * step_mask, axis=-1)
+  return tf.reshape(ratio, [k, batch])
+
+
+def _is_masked_sequence(features, z, posterior):
+  """Text-style latents: one per position of a padded sequence, mean-field Normal q."""
+  mask = features.get('mask')
+  return (mask is not None and z.shape.rank == 4 and mask.shape.rank == 2 and
+          z.shape[2] == mask.shape[1] and
+          isinstance(getattr(posterior, 'distribution', None), tfd.Normal))
+
+
 def log_weights(model, features, num_samples, seed, prior='model'):
   """Importance log-weights w `[num_samples, B]` (nats) for one batch."""
   seed = tf.convert_to_tensor(seed, tf.int32)
@@ -86,6 +130,9 @@ def log_weights(model, features, num_samples, seed, prior='model'):
   tiled = {key: _tile(value, num_samples) for key, value in features.items()}
   flat_z = _merge(z)
   log_px = data_log_likelihood(model, tiled, flat_z, training=False, seed=decoder_seed)
+  if _is_masked_sequence(features, z, posterior):
+    ratio = _masked_sequence_log_ratio(model, posterior, z, features['mask'], prior)
+    return tf.reshape(tf.cast(log_px, tf.float32), [num_samples, batch]) + ratio
   log_pz = prior_log_prob(model, flat_z, prior)
   log_joint = tf.reshape(tf.cast(log_px, tf.float32) + tf.cast(log_pz, tf.float32),
                          [num_samples, batch])
