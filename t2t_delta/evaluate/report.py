@@ -31,6 +31,7 @@ from absl import app
 from absl import flags
 
 from t2t_delta.errors import UserError
+from t2t_delta.train import run_dir  # no TensorFlow import
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('out', None, 'Directory for the plots and report.md.')
@@ -120,21 +121,6 @@ def classify(model, bindings):
   return 'other', ''
 
 
-def read_jsonl(path):
-  if not os.path.exists(path):
-    return []
-  records = []
-  with open(path) as f:
-    for line in f:
-      line = line.strip()
-      if line:
-        try:
-          records.append(json.loads(line))
-        except ValueError:
-          continue  # a line cut short by an interrupted write
-  return records
-
-
 def pick_record(records, split):
   """Latest record of `split`, preferring t2t-delta-eval records at that step."""
   candidates = [r for r in records if r.get('split') == split]
@@ -158,7 +144,7 @@ def load_run(path, split='test'):
   if os.path.exists(config_path):
     with open(config_path) as f:
       bindings = parse_gin_bindings(f.read())
-  record = pick_record(read_jsonl(os.path.join(path, 'metrics.jsonl')), split)
+  record = pick_record(run_dir.read_jsonl(os.path.join(path, 'metrics.jsonl')), split)
   if record is None:
     raise UserError(f'{path} has no {split!r} record in metrics.jsonl; train to the end '
                     'or run t2t-delta-eval on it.')
