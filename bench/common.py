@@ -30,7 +30,6 @@ step, minutes per configuration on two loaded cores; the graph walk needs no com
 import contextlib
 import dataclasses
 import os
-import re
 import shutil
 import tempfile
 import time

@@ -28,7 +28,6 @@ Log-probs are in nats. Computation is in float32 (float64 stays float64); bfloat
 and float16 parameters are upcast.
 """
 
-import math
 
 import tensorflow as tf
 import tensorflow_probability as tfp

@@ -17,7 +17,6 @@ all in the problem's unit (`problem.nats_to_unit`), appended to the run's metric
 import math
 import os
 
-import numpy as np
 import tensorflow as tf
 
 from t2t_delta.errors import UserError

@@ -11,7 +11,6 @@ see `TrainConfig`.
 """
 
 import dataclasses
-import math
 import os
 import signal
 import sys
@@ -370,7 +369,6 @@ class Trainer:
     checkpoint. A hard kill in between therefore repeats the evaluation on resume (a
     duplicate record with the same values) rather than losing it.
     """
-    c = self.config
     with _SignalFlag() as flag:
       records = self._train(evaluate, flag)
     return records
