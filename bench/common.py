@@ -231,7 +231,7 @@ def example_batch(trainer):
 
 
 # ---- the reference: dense fp32 matmul -----------------------------------------------
-def matmul_flops_per_second(n=2048, repeats=5, inner=2):
+def matmul_flops_per_second(n=2048, repeats=3, inner=2):
   """Best measured FLOP/s of an n x n fp32 matmul in a tf.function (2 n^3 per product).
 
   Each timed call chains `inner` products, so the call overhead is amortised.
@@ -518,6 +518,16 @@ def roofline(refresh=False):
   if refresh or not _ROOFLINE:
     _ROOFLINE.append(matmul_flops_per_second())
   return max(_ROOFLINE)
+
+
+def local_reference(fn):
+  """Runs fn(); returns (its result, the best matmul FLOP/s measured just before and
+  just after it), so a ratio compares rates taken under the same load."""
+  before = matmul_flops_per_second()
+  out = fn()
+  after = matmul_flops_per_second()
+  _ROOFLINE.extend([before, after])
+  return out, max(before, after)
 
 
 # ---- where the time goes --------------------------------------------------------------

@@ -7,9 +7,11 @@ Each configuration of `bench.common.CONFIGS` runs in a fresh Python process that
 imports TensorFlow and t2t_delta, records its resident set size (the reference,
 measured in the same process before anything is built), then builds the library's
 `Trainer` and runs `Trainer.train` for `--steps` steps (no evaluation; the final
-checkpoint is written to a temp directory). The peak is the process's
-`ru_maxrss` (resource.getrusage), i.e. the high-water mark over the whole run,
-including tracing and, with --jit, XLA compilation.
+checkpoint is written to a temp directory). The peak is the process's high-water
+mark of resident memory over the whole run,
+including tracing and, with --jit, XLA compilation. It is read from VmHWM in
+/proc/self/status (`ru_maxrss` survives exec, so a child of a large parent such as
+bench.run_all would report the parent's size).
 
 Columns: the baseline after imports, the peak, the growth (peak - baseline), the
 trainable parameter count, the parameters + Adam moments (3 x 4 bytes per parameter),
@@ -32,8 +34,25 @@ def _rss():
   return psutil.Process().memory_info().rss
 
 
-def child(name, steps, jit):
+def _peak_rss():
+  """High-water mark of this process's RSS in bytes.
+
+  VmHWM from /proc belongs to the address space and starts afresh at exec;
+  `ru_maxrss` does not (a child forked from a large parent reports the parent's RSS),
+  so it is only the fallback where /proc is missing.
+  """
+  try:
+    with open('/proc/self/status') as f:
+      for line in f:
+        if line.startswith('VmHWM:'):
+          return int(line.split()[1]) * 1024
+  except OSError:
+    pass
   import resource  # pylint: disable=g-import-not-at-top
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024   # KiB on Linux
+
+
+def child(name, steps, jit):
   from bench import common  # pylint: disable=g-import-not-at-top
   from t2t_delta.models import base  # pylint: disable=g-import-not-at-top
   baseline = _rss()
@@ -46,7 +65,7 @@ def child(name, steps, jit):
     params = base.count_parameters(trainer.model)
     trainer.train(evaluate=False)
     after = _rss()
-  peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024   # KiB on Linux
+  peak = _peak_rss()
   print(json.dumps(dict(config=name, baseline=baseline, peak=peak, after=after,
                         params=params, seconds=time.perf_counter() - start)))
 

@@ -22,10 +22,11 @@ def measure(name, rounds=3, steps_per_call=1):
   plain, jit = common.measured(name, False), common.measured(name, True)
   if name in common.HEAVY:
     rounds = 1
-  t_plain, t_jit = common.interleaved_best(
+  (t_plain, t_jit), reference = common.local_reference(lambda: common.interleaved_best(
       [common.step_timer(plain, steps_per_call), common.step_timer(jit, steps_per_call)],
-      rounds)
+      rounds))
   return dict(config=name, tf_s=t_plain, xla_s=t_jit, ratio=t_plain / t_jit,
+              reference=reference,
               tf_first=plain.first_call_s, xla_first=jit.first_call_s,
               batch=plain.config.batch_size)
 
