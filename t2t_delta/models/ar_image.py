@@ -19,17 +19,19 @@ class ArImage(base.Model):
 
   Args (gin-configurable as `ar_image.<name>`):
     num_decoder_layers, decoder_hidden, decoder_filter, num_decoder_attention,
-    num_heads, num_components, dropout_rate, weight_norm: as in `delta_vae_image`.
+    num_heads, num_components, dropout_rate, weight_norm, compute_dtype: as in
+    `delta_vae_image`.
     seed: seed of the initial weights.
   """
 
   def __init__(self, problem, num_decoder_layers=4, decoder_hidden=64,
                decoder_filter=256, num_decoder_attention=1, num_heads=2,
-               num_components=32, dropout_rate=0.2, weight_norm=False, seed=0,
-               name=None):
+               num_components=32, dropout_rate=0.2, weight_norm=False,
+               compute_dtype='auto', seed=0, name=None):
     super().__init__(problem, name=name)
-    self.image_shape = image_common.image_shape_of(
-        problem, self.registered_name or 'ar_image')
+    model_name = self.registered_name or 'ar_image'
+    self.image_shape = image_common.image_shape_of(problem, model_name)
+    self.compute_dtype = base.resolve_compute_dtype(compute_dtype, model_name)
     with self.name_scope:
       self.decoder = image_common.ImageDecoder(
           self.image_shape, num_decoder_layers, decoder_hidden, decoder_filter,
@@ -43,7 +45,7 @@ class ArImage(base.Model):
 
   def likelihood(self, features, training=False, seed=None):
     """p(x) as a `DiscretizedLogisticMixture` with event `[H, W, C]`."""
-    x = image_common.images_to_float(features['image'])
+    x = image_common.images_to_float(features['image'], self.compute_dtype)
     return self.decoder.distribution(self.decoder_output(x, training, seed))
 
   def __call__(self, features, training, seed):

@@ -21,7 +21,6 @@ from t2t_delta.layers import transformer
 from t2t_delta.models import base
 
 START_ID = 0
-_DTYPES = {'float32': tf.float32, 'bfloat16': tf.bfloat16}
 
 
 def shift_right(targets, start_id=START_ID):
@@ -35,12 +34,6 @@ def token_distortion(logits, targets, mask):
   nll = tf.nn.sparse_softmax_cross_entropy_with_logits(
       labels=targets, logits=tf.cast(logits, tf.float32))
   return tf.reduce_sum(nll * tf.cast(mask, tf.float32), axis=-1)
-
-
-def resolve_dtype(name):
-  if name not in _DTYPES:
-    raise UserError(f'compute_dtype={name!r}; valid: {", ".join(sorted(_DTYPES))}.')
-  return _DTYPES[name]
 
 
 def check_text_problem(problem, model_name):
@@ -67,19 +60,21 @@ class ArText(base.Model):
     problem: a `TextProblem` (vocab_size, max_length).
     num_layers, hidden_size, filter_size, num_heads, dropout_rate: decoder size
       (table 5 of the δ-VAE paper: 4, 512, 2048, 8, 0.1).
-    compute_dtype: 'float32' or 'bfloat16' activations (variables stay float32).
+    compute_dtype: 'auto' (bfloat16 on TPU, else float32), 'float32' or 'bfloat16'
+      activations (variables stay float32; see `base.resolve_compute_dtype`).
     seed: int seed of the initial weights.
   """
 
   def __init__(self, problem, num_layers=4, hidden_size=512, filter_size=2048,
-               num_heads=8, dropout_rate=0.1, compute_dtype='float32', seed=0,
+               num_heads=8, dropout_rate=0.1, compute_dtype='auto', seed=0,
                name=None):
     super().__init__(problem, name=name)
     check_text_problem(problem, 'ar_text')
     check_heads(hidden_size, num_heads)
     self.vocab_size = int(problem.vocab_size)
     self.max_length = int(problem.max_length)
-    self.compute_dtype = resolve_dtype(compute_dtype)
+    self.compute_dtype = base.resolve_compute_dtype(
+        compute_dtype, self.registered_name or 'ar_text')
     seeds = core.SeedSequence(seed)
     with self.name_scope:
       self.decoder = transformer.TransformerDecoder(

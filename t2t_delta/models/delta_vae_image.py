@@ -124,6 +124,9 @@ class DeltaVaeImage(base.LatentVariableModel):
     posterior_type: 'mean_field' or 'independent_delta' (needs
       prior_type='standard_normal' and committed_rate_bits).
     weight_norm: weight-normalise the convolutions.
+    compute_dtype: 'auto' (bfloat16 on TPU, else float32), 'float32' or 'bfloat16':
+      activations of the encoder and decoder networks (variables, posterior, rate
+      and the DMOL log-likelihood stay float32).
     seed: seed of the initial weights.
   """
 
@@ -134,7 +137,8 @@ class DeltaVaeImage(base.LatentVariableModel):
                dropout_rate=0.2, encoder_dropout_rate=0.0, latent_dim=32,
                alpha_lo=0.5, alpha_hi=0.95, committed_rate_bits=None,
                encoder_structure='anti_causal', prior_type='ar1',
-               posterior_type='mean_field', weight_norm=False, seed=0, name=None):
+               posterior_type='mean_field', weight_norm=False,
+               compute_dtype='auto', seed=0, name=None):
     super().__init__(problem, name=name)
     model_name = self.registered_name or 'delta_vae_image'
     self.image_shape = image_common.image_shape_of(problem, model_name)
@@ -148,6 +152,7 @@ class DeltaVaeImage(base.LatentVariableModel):
     self.latent_dim = int(latent_dim)
     if self.latent_dim < 1:
       raise UserError(f'{model_name}.latent_dim must be >= 1, got {latent_dim}.')
+    self.compute_dtype = base.resolve_compute_dtype(compute_dtype, model_name)
     self.encoder_structure = encoder_structure
     self.prior_type = prior_type
     self.posterior_type = posterior_type
@@ -211,6 +216,10 @@ class DeltaVaeImage(base.LatentVariableModel):
     return float(self._committed_rate)
 
   # ---- the interface ------------------------------------------------------------------
+  def network_inputs(self, features):
+    """`features['image']` (0..255) -> `[B, H, W, C]` in [-1, 1], compute dtype."""
+    return image_common.images_to_float(features['image'], self.compute_dtype)
+
   def posterior_params(self, x, training=False, seed=None):
     """`(loc, scale)` each `[B, H, d]` float32, from images `x` in [-1, 1]."""
     raw = tf.cast(self.encoder(x, training=training, seed=seed), tf.float32)
@@ -221,7 +230,7 @@ class DeltaVaeImage(base.LatentVariableModel):
     return first, tf.exp(second)
 
   def encode(self, features, training, seed):
-    loc, scale = self.posterior_params(image_common.images_to_float(features['image']),
+    loc, scale = self.posterior_params(self.network_inputs(features),
                                        training=training, seed=seed)
     return tfd.Independent(tfd.Normal(loc, scale), reinterpreted_batch_ndims=2)
 
@@ -233,12 +242,12 @@ class DeltaVaeImage(base.LatentVariableModel):
     return self.decoder(x, z, training=training, seed=seed)
 
   def decode(self, features, z, training, seed):
-    x = image_common.images_to_float(features['image'])
+    x = self.network_inputs(features)
     return self.decoder.distribution(self.decoder_output(x, z, training, seed))
 
   def posterior_mean(self, features):
     """`[B, H, d]` posterior means (eval mode)."""
-    loc, _ = self.posterior_params(image_common.images_to_float(features['image']))
+    loc, _ = self.posterior_params(self.network_inputs(features))
     return loc
 
   def rate_per_dim(self, loc, scale):
@@ -247,7 +256,7 @@ class DeltaVaeImage(base.LatentVariableModel):
 
   def __call__(self, features, training, seed):
     images = features['image']
-    x = image_common.images_to_float(images)
+    x = self.network_inputs(features)
     seed = tf.convert_to_tensor(seed, tf.int32)
     encoder_seed, sample_seed, decoder_seed = tf.unstack(core.split_seed(seed, 3))
     loc, scale = self.posterior_params(x, training=training, seed=encoder_seed)

@@ -36,11 +36,19 @@ per example. `committed_rate()` returns δ(α, max_length), the rate committed b
 sentence that fills the whole window; with `committed_rate_bits` set, alpha_hi is
 solved so that δ(α, max_length) equals it.
 
+Independent δ posterior (appendix D, `posterior_type='independent_delta'`). With a
+standard normal prior, each latent dimension of each real step gets the constrained
+posterior of `t2t_delta.distributions.independent_delta`, whose KL to N(0, 1) is at
+least δ_dim = committed_rate_bits / (max_length d) (in nats), so a sentence of L real
+tokens commits L d δ_dim.
+
 Auxiliary prior. A single-layer LSTM prior is fitted to stop-gradient posterior samples
 (`aux_loss`, masked like the rate); `extras['rate_aux']` is the single-sample estimate
 Σ_{t<=L} [log q(z_t|x) - log p_aux(z_t|z_<t)] (the LSTM is causal, so masking the tail
 gives the first-L-steps quantity exactly).
 """
+
+import math
 
 import numpy as np
 import tensorflow as tf
@@ -57,6 +65,7 @@ from t2t_delta.models import base
 tfd = tfp.distributions
 
 PRIOR_TYPES = ('ar1', 'standard_normal')
+POSTERIOR_TYPES = ('mean_field', 'independent_delta')
 ENCODER_STRUCTURES = ('anti_causal', 'non_causal')
 SCALE_FLOOR = 1e-4
 
@@ -121,7 +130,11 @@ class DeltaVaeText(base.LatentVariableModel):
     aux_hidden: LSTM size of the auxiliary prior.
     encoder_structure: 'anti_causal' (z_t sees tokens >= t) or 'non_causal'.
     prior_type: 'ar1' or 'standard_normal' (no committed rate; a plain VAE).
-    compute_dtype: 'float32' or 'bfloat16' activations.
+    posterior_type: 'mean_field', or 'independent_delta' (appendix D: each latent
+      dimension's KL to N(0, 1) is at least committed_rate_bits / (max_length * d);
+      needs prior_type='standard_normal' and committed_rate_bits).
+    compute_dtype: 'auto' (bfloat16 on TPU, else float32), 'float32' or 'bfloat16'
+      activations (variables stay float32).
     seed: int seed of the initial weights.
   """
 
@@ -129,7 +142,8 @@ class DeltaVaeText(base.LatentVariableModel):
                num_heads=8, dropout_rate=0.1, latent_dim=2, alpha_lo=0.2,
                alpha_hi=0.4, committed_rate_bits=None, aux_hidden=256,
                encoder_structure='anti_causal', prior_type='ar1', encoder_layers=None,
-               compute_dtype='float32', seed=0, name=None):
+               posterior_type='mean_field', compute_dtype='auto', seed=0,
+               name=None):
     super().__init__(problem, name=name)
     ar_text.check_text_problem(problem, 'delta_vae_text')
     ar_text.check_heads(hidden_size, num_heads)
@@ -139,6 +153,9 @@ class DeltaVaeText(base.LatentVariableModel):
     if prior_type not in PRIOR_TYPES:
       raise UserError(f'delta_vae_text.prior_type={prior_type!r}; valid: '
                       f'{", ".join(PRIOR_TYPES)}.')
+    if posterior_type not in POSTERIOR_TYPES:
+      raise UserError(f'delta_vae_text.posterior_type={posterior_type!r}; valid: '
+                      f'{", ".join(POSTERIOR_TYPES)}.')
     if latent_dim < 1:
       raise UserError(f'delta_vae_text.latent_dim must be >= 1, got {latent_dim}.')
     self.vocab_size = int(problem.vocab_size)
@@ -146,9 +163,24 @@ class DeltaVaeText(base.LatentVariableModel):
     self.latent_dim = int(latent_dim)
     self.encoder_structure = encoder_structure
     self.prior_type = prior_type
-    self.compute_dtype = ar_text.resolve_dtype(compute_dtype)
+    self.posterior_type = posterior_type
+    self._delta_per_dim = None
+    self.compute_dtype = base.resolve_compute_dtype(
+        compute_dtype, self.registered_name or 'delta_vae_text')
 
-    if prior_type == 'ar1':
+    if posterior_type == 'independent_delta':
+      if prior_type != 'standard_normal' or committed_rate_bits is None:
+        raise UserError("delta_vae_text.posterior_type='independent_delta' needs "
+                        "prior_type='standard_normal' and committed_rate_bits (the δ "
+                        f'it guarantees); got prior_type={prior_type!r}, '
+                        f'committed_rate_bits={committed_rate_bits}.')
+      self.alphas_np = None
+      self._delta_per_dim = distributions.delta_per_dimension(
+          float(committed_rate_bits) * math.log(2.), self.max_length * self.latent_dim)
+      # Each real step commits d * δ_dim nats, so a length-L sentence commits L d δ_dim.
+      table = [n * self.latent_dim * self._delta_per_dim
+               for n in range(self.max_length + 1)]
+    elif prior_type == 'ar1':
       if committed_rate_bits is not None:
         alphas = distributions.alphas_for_rate_bits(
             committed_rate_bits, self.max_length, self.latent_dim, alpha_lo=alpha_lo)
@@ -164,8 +196,9 @@ class DeltaVaeText(base.LatentVariableModel):
                for n in range(self.max_length + 1)]
     else:
       if committed_rate_bits is not None:
-        raise UserError('committed_rate_bits needs prior_type=\'ar1\'; a standard '
-                        'normal prior commits no rate.')
+        raise UserError("committed_rate_bits needs prior_type='ar1' or "
+                        "posterior_type='independent_delta'; a mean-field posterior "
+                        'commits no rate under a standard normal prior.')
       self.alphas_np = None
       table = [0.0] * (self.max_length + 1)
     self._committed_table = tf.constant(table, tf.float32)
@@ -203,8 +236,11 @@ class DeltaVaeText(base.LatentVariableModel):
     h = self.encoder(targets, padding=mask <= 0.0, training=training, seed=seed,
                      dtype=self.compute_dtype)
     params = tf.cast(self.posterior_head(h), tf.float32)
-    loc, raw_scale = tf.split(params, 2, axis=-1)
-    return loc, tf.nn.softplus(raw_scale) + SCALE_FLOOR
+    first, second = tf.split(params, 2, axis=-1)
+    if self.posterior_type == 'independent_delta':
+      return distributions.independent_delta_posterior_params(first, second,
+                                                             self._delta_per_dim)
+    return first, tf.nn.softplus(second) + SCALE_FLOOR
 
   def encode(self, features, training, seed):
     """q(z|x): Independent Normal, event [T, d]; padded steps are not part of the
@@ -303,7 +339,7 @@ class DeltaVaeText(base.LatentVariableModel):
     }
 
   def committed_rate(self):
-    """δ(α, max_length) in nats (0 for the standard normal prior)."""
+    """Committed rate of a max_length sentence in nats (0 for a plain VAE)."""
     return float(self._committed_table[-1].numpy())
 
   # ---- decoding interface (see t2t_delta.decode.text_sampler) -------------------------

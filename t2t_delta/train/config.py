@@ -279,13 +279,14 @@ class RunSetup:
     """The Trainer (model built under the strategy).
 
     With `write_run_info`, writes run.json once the trainer is built, i.e. after every
-    check of the flags, gin bindings, data and model has passed.
+    check of the flags, gin bindings, data and model has passed (chief only).
     """
     from t2t_delta.train.trainer import Trainer  # pylint: disable=g-import-not-at-top
     if self._trainer is None:
       self._trainer = Trainer(self.problem, self.model_cls, self.output_dir,
                               self.strategy, seed=self.seed, config=self.train_config())
-    if write_run_info and not getattr(self, '_run_info_written', False):
+    if (write_run_info and self._trainer.is_chief
+        and not getattr(self, '_run_info_written', False)):
       self._run_info_written = True
       run_dir.write_run_info(self.output_dir, {
           'problem': self.problem_name, 'model': self.model_name,

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 SHUFFLE_BUFFER = 10000
+PREFETCH = 2
 
 
 def _layout(global_batch, input_context):
@@ -51,7 +52,19 @@ def train_dataset(problem, global_batch, seed, start_step=0, input_context=None)
   else:
     ds = _streaming_stream(problem, replica_batch * local_replicas, replica_batch,
                            pipeline_id, num_pipelines, seed, start_step)
-  return ds.prefetch(tf.data.AUTOTUNE)
+  return _fixed_prefetch(ds)
+
+
+def _fixed_prefetch(ds):
+  """Prefetch two elements with tf.data autotuning off.
+
+  The pipelines are hundreds of times faster than a training step (bench/
+  input_pipeline.py), so autotuning gains nothing, and its background thread made
+  destroying a long-lived iterator take 30-40 s at the end of every run.
+  """
+  options = tf.data.Options()
+  options.autotune.enabled = False
+  return ds.prefetch(PREFETCH).with_options(options)
 
 
 def _in_memory_stream(arrays, global_batch, replica_batch, local_replicas, pipeline_id,
@@ -74,7 +87,7 @@ def _in_memory_stream(arrays, global_batch, replica_batch, local_replicas, pipel
     return {k: tf.gather(v, index) for k, v in tensors.items()}
 
   return tf.data.Dataset.range(start_step * local_replicas, np.iinfo(np.int64).max).map(
-      replica_batch_at, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+      replica_batch_at, num_parallel_calls=2, deterministic=True)
 
 
 def _streaming_stream(problem, pipeline_batch, local_batch, pipeline_id, num_pipelines,
@@ -115,4 +128,4 @@ def eval_dataset(problem, split, global_batch, input_context=None):
                                  [local_batch] + list(spec[key].shape))
     return out
 
-  return examples.batch(local_batch).map(pad).prefetch(tf.data.AUTOTUNE)
+  return _fixed_prefetch(examples.batch(local_batch).map(pad))

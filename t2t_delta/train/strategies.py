@@ -7,6 +7,8 @@
   tpu           TPUStrategy via TPUClusterResolver(--tpu)
 """
 
+import os
+
 import tensorflow as tf
 
 from t2t_delta.errors import UserError
@@ -41,6 +43,30 @@ def make_strategy(name, tpu=None):
   tf.config.experimental_connect_to_cluster(resolver)
   tf.tpu.experimental.initialize_tpu_system(resolver)
   return tf.distribute.TPUStrategy(resolver)
+
+
+def is_chief(strategy):
+  """True for the one process that writes the run directory.
+
+  Single-process strategies (cpu, mirrored) have one writer; with TPUStrategy it is
+  host 0 of the slice (CLOUD_TPU_TASK_ID / TPU_WORKER_ID unset or 0). Under
+  MultiWorkerMirroredStrategy the writer is the 'chief' task if the cluster has one,
+  else worker 0; the other workers run the same program but keep their checkpoints
+  in a temporary directory and write no metrics, summaries or run files.
+  """
+  if isinstance(strategy, tf.distribute.TPUStrategy):
+    # A launcher that starts the program on every host of a TPU VM slice sets the
+    # host's index in the environment; host 0 writes.
+    host = os.environ.get('CLOUD_TPU_TASK_ID') or os.environ.get('TPU_WORKER_ID') or '0'
+    return host.strip() == '0'
+  resolver = getattr(strategy, 'cluster_resolver', None)
+  task_type = getattr(resolver, 'task_type', None) if resolver is not None else None
+  if not task_type:
+    return True
+  if task_type == 'chief':
+    return True
+  cluster = resolver.cluster_spec().as_dict()
+  return task_type == 'worker' and int(resolver.task_id or 0) == 0 and 'chief' not in cluster
 
 
 def split_cpu_devices(count):

@@ -6,14 +6,23 @@ functions of the step), and runs compiled loops of `steps_per_loop` steps with n
 round-trip inside. Between loops the host prints progress, evaluates, checkpoints and
 reacts to SIGTERM/SIGINT.
 
+With several workers (MultiWorkerMirroredStrategy) every worker runs this same loop,
+but only the chief (`strategies.is_chief`) writes the run directory: checkpoints,
+metrics.jsonl, config.gin, run.json and summaries. The other workers restore from the
+chief's checkpoints (the run directory must be on storage every worker can read) and
+save theirs to a temporary directory that is deleted after each save, because saving
+under the strategy is a collective step all workers must take.
+
 gin (all under `train.`): batch_size, steps, eval_every, learning_rate, objective, ...
 see `TrainConfig`.
 """
 
 import dataclasses
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 
 import gin
@@ -21,7 +30,7 @@ import tensorflow as tf
 
 from t2t_delta import objectives as objectives_lib
 from t2t_delta.errors import UserError
-from t2t_delta.train import inputs, metrics, run_dir, schedules
+from t2t_delta.train import inputs, metrics, run_dir, schedules, strategies
 from t2t_delta.train.optimizer import Adam
 
 
@@ -143,6 +152,9 @@ class Trainer:
     self.seed = int(seed)
     self.config = config or TrainConfig()
     self.run_info = run_info or {}
+    self.is_chief = strategies.is_chief(strategy)
+    self._worker_checkpoint_dir = None if self.is_chief else tempfile.mkdtemp(
+        prefix='t2t_delta_worker_checkpoints_')
     c = self.config
     c.validate()
     replicas = strategy.num_replicas_in_sync
@@ -187,14 +199,17 @@ class Trainer:
     return int(self.optimizer.iterations.numpy())
 
   def _make_manager(self):
+    directory = (run_dir.checkpoint_dir(self.output_dir) if self.is_chief
+                 else self._worker_checkpoint_dir)
     return tf.train.CheckpointManager(
-        self.checkpoint, run_dir.checkpoint_dir(self.output_dir),
+        self.checkpoint, directory,
         max_to_keep=self.config.keep_checkpoint_max,
         step_counter=self.optimizer.iterations)
 
   def restore(self):
     """Restore the newest checkpoint that loads; returns its path or None.
 
+    Every worker reads the chief's checkpoints; only the chief repairs the directory.
     Candidates are the checkpoints listed in the `checkpoint` state file, newest first,
     then complete checkpoints found on disk but not listed (written just before a kill,
     or listed in a state file that cannot be read). One that is incomplete or fails to
@@ -205,7 +220,8 @@ class Trainer:
     directory = run_dir.checkpoint_dir(self.output_dir)
     if not os.path.isdir(directory):
       return None
-    run_dir.remove_stale_temporaries(self.output_dir)
+    if self.is_chief:
+      run_dir.remove_stale_temporaries(self.output_dir)
     listed, stamps, last_preserved, readable = run_dir.read_checkpoint_state(directory)
     if not readable:
       _log(f'warning: {os.path.join(directory, run_dir.CHECKPOINT_STATE)} cannot be '
@@ -237,8 +253,8 @@ class Trainer:
     older = [p for p in listed if restored and p not in rejected and step_of(p) is not None
              and step_of(p) < step_of(restored)]
     complete = [p for p in older if run_dir.checkpoint_defect(p) is None]
-    if rejected or not readable or (restored and restored not in listed) or (
-        len(complete) != len(older)):
+    if self.is_chief and (rejected or not readable or (restored and restored not in listed)
+                          or len(complete) != len(older)):
       stamp_of = dict(zip(listed, stamps)) if stamps else {}
       paths = complete + [restored] if restored else []
       now = time.time()
@@ -251,7 +267,19 @@ class Trainer:
     return restored
 
   def save(self):
-    return self.manager.save(checkpoint_number=self.step)
+    """Checkpoint at the current step (every worker must call it); returns its path."""
+    path = self.manager.save(checkpoint_number=self.step)
+    if not self.is_chief:
+      shutil.rmtree(self._worker_checkpoint_dir, ignore_errors=True)
+    return path
+
+  def _summary_writer(self, writers, split):
+    """The TensorBoard writer of a split (a no-op writer on non-chief workers)."""
+    if split not in writers:
+      writers[split] = (tf.summary.create_file_writer(
+          os.path.join(self.output_dir, run_dir.SUMMARY_DIR, split)) if self.is_chief
+                        else tf.summary.create_noop_writer())
+    return writers[split]
 
   # ---- compiled functions ------------------------------------------------------------
   def _step_seed(self, step):
@@ -347,10 +375,9 @@ class Trainer:
 
   def _record_eval(self, split, writer_cache):
     record = self.evaluate(split)
-    run_dir.append_jsonl(os.path.join(self.output_dir, run_dir.METRICS_FILE), record)
-    writer = writer_cache.setdefault(split, tf.summary.create_file_writer(
-        os.path.join(self.output_dir, run_dir.SUMMARY_DIR, split)))
-    with writer.as_default(step=record['step']):
+    if self.is_chief:
+      run_dir.append_jsonl(os.path.join(self.output_dir, run_dir.METRICS_FILE), record)
+    with self._summary_writer(writer_cache, split).as_default(step=record['step']):
       for key, value in record.items():
         if isinstance(value, float):
           tf.summary.scalar(key, value)
@@ -376,7 +403,7 @@ class Trainer:
   def _train(self, evaluate, flag):
     c = self.config
     metrics_path = os.path.join(self.output_dir, run_dir.METRICS_FILE)
-    if run_dir.repair_jsonl(metrics_path):
+    if self.is_chief and run_dir.repair_jsonl(metrics_path):
       _log(f'warning: removed a partial last record from {metrics_path} (the previous '
            'run was killed while writing it).')
     restored = self.restore()
@@ -389,12 +416,11 @@ class Trainer:
         lambda ctx: inputs.train_dataset(self.problem, c.batch_size, self.seed, start, ctx))
     iterator = iter(dataset)
     writers = {}
-    train_writer = writers.setdefault('train', tf.summary.create_file_writer(
-        os.path.join(self.output_dir, run_dir.SUMMARY_DIR, 'train')))
+    train_writer = self._summary_writer(writers, 'train')
     last_save_time = time.time()
     last_log_time, last_log_step = time.time(), start
     skipped_at_start = skipped_before = int(self.optimizer.skipped.numpy())
-    config_written = False   # rewritten once per invocation, after its first step
+    config_written = not self.is_chief  # chief: rewritten after its first step
 
     def stop_if_signalled(step, save):
       if flag.signum is None:
@@ -463,6 +489,9 @@ class Trainer:
       stop_if_signalled(step, save=True)
     if _checkpoint_step(self.manager.latest_checkpoint) != self.step:
       self.save()
+    # Release the input pipeline now: left alive through the final evaluation, its
+    # prefetch threads keep producing and its destructor then waits tens of seconds.
+    del iterator, dataset
     skipped = int(self.optimizer.skipped.numpy())
     if skipped:
       _log(f'warning: {skipped} of {self.step} updates were skipped because of non-finite '

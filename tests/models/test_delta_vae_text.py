@@ -192,6 +192,28 @@ def test_committed_rate_bits_solves_alpha_hi():
   assert model.alphas_np[0] == pytest.approx(0.2)
 
 
+def test_independent_delta_posterior_commits_its_rate_per_real_step():
+  lengths = [T, 5, 1]
+  model = _model(prior_type='standard_normal', posterior_type='independent_delta',
+                 committed_rate_bits=6.0)
+  np.testing.assert_allclose(model.committed_rate(), 6.0 * np.log(2.0), rtol=1e-6)
+  delta_dim = 6.0 * np.log(2.0) / (T * 2)
+  # Large raw outputs of both signs: the constraint must hold for any encoder output.
+  for scale in (1.0, 30.0):
+    for variable in model.posterior_head.trainable_variables:
+      variable.assign(variable * scale)
+    out = model(_features(lengths, seed=int(scale)), training=True, seed=SEED)
+    committed = out['extras']['committed_rate'].numpy()
+    np.testing.assert_allclose(committed, [n * 2 * delta_dim for n in lengths],
+                               rtol=1e-5)
+    assert np.all(out['rate'].numpy() >= committed * (1 - 1e-5))
+    # Every dimension of every real step keeps its share.
+    loc, posterior_scale = model._posterior_params(
+        _features(lengths)['targets'], _features(lengths)['mask'], False, SEED)
+    per_element = distributions.standard_normal_kl(loc, posterior_scale).numpy()
+    assert per_element.min() >= delta_dim * (1 - 1e-4)
+
+
 def test_bad_settings_are_user_errors():
   with pytest.raises(UserError, match='anti_causal'):
     _model(encoder_structure='causal')
@@ -199,6 +221,14 @@ def test_bad_settings_are_user_errors():
     _model(prior_type='laplace')
   with pytest.raises(UserError, match='num_heads'):
     _model(hidden_size=15, num_heads=2)
+  with pytest.raises(UserError, match='independent_delta'):
+    _model(posterior_type='independent_delta', committed_rate_bits=3.0)
+  with pytest.raises(UserError, match='committed_rate_bits'):
+    _model(prior_type='standard_normal', posterior_type='independent_delta')
+  with pytest.raises(UserError, match='mean_field'):
+    _model(posterior_type='iaf')
+  with pytest.raises(UserError, match='bfloat16'):
+    _model(compute_dtype='float16')
 
 
 def test_ar_text_rate_zero_and_padding_invariant():

@@ -1,7 +1,8 @@
 """Two-worker MultiWorkerMirroredStrategy training matches a single-process run.
 
 Two trainer processes on 127.0.0.1 (free ports picked here, one TF_CONFIG each) train
-`vae_conv` on `tiny_images` for a few steps with --strategy=multi_worker; a third
+`delta_vae_image` with `gin/image_tiny.gin` on the embedded `image_synthetic` problem
+for a few steps with --strategy=multi_worker, into one shared --output_dir; a third
 process trains the same model with the same global batch and seed in one process with
 two replicas (--strategy=mirrored --cpu_devices=2). Replica r draws its Monte Carlo
 noise from (seed, step, r) and reads the r-th slice of the global batch in both runs,
@@ -10,10 +11,9 @@ loss and rate agree to float tolerance at every step. (tests/train/
 test_trainer_cli.py checks the mirrored run against one device: identical rate, loss
 within the z noise.)
 
-Each worker gets its own --output_dir: every MultiWorkerMirroredStrategy worker runs
-the same program, so each one saves checkpoints and writes metrics, and two writers in
-one run directory would race on `checkpoint`, `ckpt-N.*` and `metrics.jsonl`. The
-chief's directory (task 0) is the canonical run.
+Both workers share the run directory and only the chief (task 0) writes it: the
+directory must end up exactly like the single-process run's (one record per
+evaluation in metrics.jsonl, one run.json, the same checkpoints, nothing else).
 """
 
 import json
@@ -29,11 +29,12 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TESTS = os.path.join(REPO, 'tests')
 STEPS = 3
-TIMEOUT = 240          # seconds for the whole group of processes (loaded CI machines)
-COMMON = ['--problem=tiny_images', '--model=vae_conv', f'--train_steps={STEPS}',
-          '--gin_param=train.batch_size=16', '--gin_param=train.log_every=1',
-          '--gin_param=train.final_splits=()', '--gin_param=vae_conv.hidden=8',
-          '--gin_param=vae_conv.latent_dim=4', '--schedule=train', '--seed=3']
+TIMEOUT = 360          # seconds for the whole group of processes (loaded CI machines)
+COMMON = ['--problem=image_synthetic', '--model=delta_vae_image',
+          '--gin_file=gin/image_tiny.gin', f'--train_steps={STEPS}',
+          '--gin_param=train.log_every=1', '--gin_param=train.eval_every=0',
+          "--gin_param=train.final_splits=('eval',)", '--gin_param=train.eval_batch_size=64',
+          '--schedule=train', '--seed=3']
 
 # The trainer CLI with the tiny test problems registered (as conftest.run_cli does).
 BOOTSTRAP = ('import sys; from t2t_delta import quiet; quiet.import_tensorflow_quietly(); '
@@ -101,7 +102,7 @@ def test_two_workers_match_single_process(tmp_path):
   for index in range(2):
     tf_config = json.dumps({'cluster': cluster, 'task': {'type': 'worker', 'index': index}})
     procs.append(_start(COMMON + ['--strategy=multi_worker',
-                                  f'--output_dir={tmp_path}/worker{index}'],
+                                  f'--output_dir={tmp_path}/workers'],
                         {'TF_CONFIG': tf_config}, str(tmp_path / f'worker{index}.log')))
   procs.append(_start(COMMON + ['--strategy=mirrored', '--cpu_devices=2',
                                 f'--output_dir={tmp_path}/single'],
@@ -124,7 +125,14 @@ def test_two_workers_match_single_process(tmp_path):
       assert loss[0][step] == pytest.approx(loss[k][step], rel=1e-5), (step, k, report)
       assert rate[0][step] == pytest.approx(rate[k][step], rel=1e-5), (step, k, report)
 
-  # Each worker saved its own final checkpoint; the chief's run directory is complete.
-  for index in range(2):
-    ckpt_dir = tmp_path / f'worker{index}' / 'checkpoints'
-    assert any(name.startswith(f'ckpt-{STEPS}.') for name in os.listdir(ckpt_dir))
+  # The shared run directory holds what one process would have written, once.
+  shared, single = tmp_path / 'workers', tmp_path / 'single'
+  assert sorted(os.listdir(shared)) == sorted(os.listdir(single))
+  assert sorted(os.listdir(shared / 'checkpoints')) == sorted(
+      os.listdir(single / 'checkpoints'))
+  assert any(n.startswith(f'ckpt-{STEPS}.') for n in os.listdir(shared / 'checkpoints'))
+  records = [json.loads(line) for line in open(shared / 'metrics.jsonl')]
+  assert [(r['split'], r['step']) for r in records] == [('eval', STEPS)], records
+  single_record = json.loads(open(single / 'metrics.jsonl').readline())
+  assert records[0]['nelbo'] == pytest.approx(single_record['nelbo'], rel=1e-5)
+  assert sorted(os.listdir(shared / 'summaries')) == ['eval', 'train']
