@@ -34,7 +34,7 @@ COMMON = ['--problem=image_synthetic', '--model=delta_vae_image',
           '--gin_file=gin/image_tiny.gin', f'--train_steps={STEPS}',
           '--gin_param=train.log_every=1', '--gin_param=train.eval_every=0',
           "--gin_param=train.final_splits=('eval',)", '--gin_param=train.eval_batch_size=64',
-          '--schedule=train', '--seed=3']
+          '--seed=3']
 
 # The trainer CLI with the tiny test problems registered (as conftest.run_cli does).
 BOOTSTRAP = ('import sys; from t2t_delta import quiet; quiet.import_tensorflow_quietly(); '
@@ -134,5 +134,9 @@ def test_two_workers_match_single_process(tmp_path):
   records = [json.loads(line) for line in open(shared / 'metrics.jsonl')]
   assert [(r['split'], r['step']) for r in records] == [('eval', STEPS)], records
   single_record = json.loads(open(single / 'metrics.jsonl').readline())
-  assert records[0]['nelbo'] == pytest.approx(single_record['nelbo'], rel=1e-5)
+  # Gradients all-reduced in a different order move Adam's per-parameter steps by
+  # float rounding (most where gradients are tiny), so after three updates the
+  # evaluated weights differ slightly: agreement to 2e-4, against a 10% change in
+  # the -ELBO from initialisation to step 3.
+  assert records[0]['nelbo'] == pytest.approx(single_record['nelbo'], rel=2e-4)
   assert sorted(os.listdir(shared / 'summaries')) == ['eval', 'train']
