@@ -6,8 +6,12 @@ Trains the same architecture (`gin/image_tiny.gin`) twice on `image_synthetic`:
   * VAE:   the same encoder and decoder with a N(0, 1) prior (alpha = 0), plain ELBO.
 
 and prints the rate at every evaluation against δ. The δ-VAE's rate can never fall
-below δ; the VAE's rate collapses towards 0 (the decoder is strong enough to model
-the images without the latents).
+below δ; the VAE's rate falls towards 0 as the decoder learns to model the images
+without the latents. On 2 CPU cores (seed 0) the δ-VAE held 20.8–25 bits/image
+against δ = 20.3 at every evaluation to step 3000, while the VAE's rate was 1–5 bits/image
+(5–25% of δ) at every evaluation from step 250 to 1250, fluctuating rather than
+falling further: the small image_tiny decoder still gains a few bits from the
+latents, so the 1% criterion below was not reached.
 
     python examples/posterior_collapse.py --steps=1500 --output_root=runs/collapse
 

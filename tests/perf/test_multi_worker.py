@@ -34,6 +34,7 @@ COMMON = ['--problem=image_synthetic', '--model=delta_vae_image',
           '--gin_file=gin/image_tiny.gin', f'--train_steps={STEPS}',
           '--gin_param=train.log_every=1', '--gin_param=train.eval_every=0',
           "--gin_param=train.final_splits=('eval',)", '--gin_param=train.eval_batch_size=64',
+          '--gin_param=image_synthetic.num_eval=128',
           '--seed=3']
 
 # The trainer CLI with the tiny test problems registered (as conftest.run_cli does).
