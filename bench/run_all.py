@@ -2,7 +2,7 @@ r"""Runs the whole benchmark suite and prints a summary.
 
     python -m bench.run_all [--configs=all] [--rounds=2] [--full] [--skip=memory,...]
 
-In one process, in order: `train_step` (TensorFlow kernels, steps_per_loop 1 vs 4,
+In one process, in order: `train_step` (TensorFlow kernels, steps_per_loop 1 vs 8,
 5 interleaved rounds on the light configs, 1 on the heavy ones),
 `xla` (reusing the trainers train_step built, adding their jit_compile twins; on
 image_tiny and text_tiny only unless --full: XLA-compiling a cifar10_ablation or lm1b

@@ -1,7 +1,7 @@
 r"""Throughput and achieved FLOP/s of the compiled training step, per gin configuration.
 
     python -m bench.train_step [--configs=all|image_tiny,lm1b,...] [--jit]
-                               [--steps_per_loop=4] [--rounds=3]
+                               [--steps_per_loop=8] [--rounds=3]
 
 For each configuration of `bench.common.CONFIGS` (image_tiny, cifar10_ablation at
 32x32x3 batch 8, text_tiny, lm1b at 256 tokens batch 8) this builds the library's
@@ -40,7 +40,7 @@ from bench import common
 RESULTS = []
 
 
-def measure(name, jit_compile=False, steps_per_loop=4, rounds=5, heavy_rounds=1):
+def measure(name, jit_compile=False, steps_per_loop=8, rounds=5, heavy_rounds=1):
   m = common.measured(name, jit_compile)
   c = m.config
   if name in common.HEAVY:
@@ -82,7 +82,7 @@ def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--configs', default='all')
   parser.add_argument('--jit', action='store_true', help='train.jit_compile = True')
-  parser.add_argument('--steps_per_loop', type=int, default=4)
+  parser.add_argument('--steps_per_loop', type=int, default=8)
   parser.add_argument('--rounds', type=int, default=5,
                       help='interleaved rounds for the light configs')
   parser.add_argument('--profile', action='store_true',
