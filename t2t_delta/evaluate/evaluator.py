@@ -156,7 +156,7 @@ class Evaluator:
         record['tsne_png'] = path
       record['evaluator'] = EVALUATOR
       if write:
-        metrics.append_jsonl(os.path.join(self.output_dir, run_dir.METRICS_FILE), record)
+        run_dir.append_jsonl(os.path.join(self.output_dir, run_dir.METRICS_FILE), record)
       records.append(record)
     if log:
       log(format_table(records))

@@ -17,9 +17,6 @@ import math
 import numpy as np
 import tensorflow as tf
 
-# metrics.jsonl is read and written through run_dir (crash-safe appends).
-from t2t_delta.train.run_dir import append_jsonl, read_jsonl  # noqa: F401
-
 
 def batch_sums(problem, features, out):
   """Per-batch sums (weighted by features['weight'] if present) of every term, in nats.

@@ -61,9 +61,7 @@ def is_chief(strategy):
     return host.strip() == '0'
   resolver = getattr(strategy, 'cluster_resolver', None)
   task_type = getattr(resolver, 'task_type', None) if resolver is not None else None
-  if not task_type:
-    return True
-  if task_type == 'chief':
+  if not task_type or task_type == 'chief':
     return True
   cluster = resolver.cluster_spec().as_dict()
   return task_type == 'worker' and int(resolver.task_id or 0) == 0 and 'chief' not in cluster

@@ -420,7 +420,7 @@ class Trainer:
     last_save_time = time.time()
     last_log_time, last_log_step = time.time(), start
     skipped_at_start = skipped_before = int(self.optimizer.skipped.numpy())
-    config_written = not self.is_chief  # chief: rewritten after its first step
+    config_written = False   # rewritten once per invocation, after its first step
 
     def stop_if_signalled(step, save):
       if flag.signum is None:
@@ -461,7 +461,7 @@ class Trainer:
         _log(f'warning: {what} {where}; {skipped - skipped_before} update(s) skipped '
              f'({skipped} skipped so far).')
         skipped_before = skipped
-      if not config_written:
+      if self.is_chief and not config_written:
         run_dir.atomic_write(os.path.join(self.output_dir, run_dir.CONFIG_FILE),
                              gin.operative_config_str())
         config_written = True
@@ -489,8 +489,8 @@ class Trainer:
       stop_if_signalled(step, save=True)
     if _checkpoint_step(self.manager.latest_checkpoint) != self.step:
       self.save()
-    # Release the input pipeline now: left alive through the final evaluation, its
-    # prefetch threads keep producing and its destructor then waits tens of seconds.
+    # Release the training pipeline (and its prefetch threads) before the final
+    # evaluation rather than when this function returns.
     del iterator, dataset
     skipped = int(self.optimizer.skipped.numpy())
     if skipped:
