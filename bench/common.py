@@ -500,10 +500,20 @@ def interleaved_best(timers, rounds):
   return best
 
 
-def step_timer(m, steps_per_call):
-  """fn() -> seconds per step of one call of `steps_per_call` steps on `m`."""
+def step_timer(m, steps_per_call, steps=None):
+  """fn() -> seconds per step over `steps` steps run as calls of `steps_per_call`.
+
+  `steps` defaults to `steps_per_call` (one call). Variants compared against each other
+  should time the same number of steps per sample: the best of single steps is biased
+  low against the best of multi-step averages.
+  """
+  steps = steps or steps_per_call
+  if steps % steps_per_call:
+    raise ValueError(f'steps={steps} is not a multiple of steps_per_call={steps_per_call}')
+
   def timer():
-    seconds = m.runner.run(steps_per_call) / steps_per_call
+    seconds = sum(m.runner.run(steps_per_call)
+                  for _ in range(steps // steps_per_call)) / steps
     old = m.seconds_per_step.get(steps_per_call, float('inf'))
     m.seconds_per_step[steps_per_call] = min(old, seconds)
     return seconds

@@ -10,7 +10,8 @@ one CPU device and times its compiled training loop, the function `Trainer.train
 calls, with its own input pipeline:
 
 * s/step and examples/s with `train.steps_per_loop = 1` (one step per call), best of
-  `--rounds` (interleaved with the next variant);
+  `--rounds` samples (interleaved with the next variant), each sample timing
+  `--steps_per_loop` consecutive calls so both variants average the same number of steps;
 * the same loop called with `--steps_per_loop` steps per call; the ratio
   `spl/1` = (examples/s at steps_per_loop=N) / (examples/s at 1) should be >= 1
   (the host round-trip per call is amortised), up to measurement noise. Measured on
@@ -49,7 +50,8 @@ def measure(name, jit_compile=False, steps_per_loop=8, rounds=5, heavy_rounds=1)
     many = None
   else:
     (one, many), reference = common.local_reference(lambda: common.interleaved_best(
-        [common.step_timer(m, 1), common.step_timer(m, steps_per_loop)], rounds))
+        [common.step_timer(m, 1, steps_per_loop), common.step_timer(m, steps_per_loop)],
+        rounds))
   flops = m.flops
   return dict(config=name, jit=jit_compile, batch=c.batch_size, s_per_step=one,
               reference=reference,
