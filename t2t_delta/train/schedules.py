@@ -37,3 +37,19 @@ def linear_warmup_constant(step, value=1e-3, warmup_steps=100):
   """Linear warm-up to `value` over `warmup_steps`, then constant (for short CPU runs)."""
   step = tf.cast(step, tf.float32) + 1.0
   return value * tf.minimum(1.0, step / float(max(warmup_steps, 1)))
+
+
+@gin.configurable
+def linear_warmup_cosine_decay(step, value=1e-3, warmup_steps=100, decay_steps=1000,
+                               final_fraction=0.0):
+  """Linear warm-up to `value`, then cosine decay to `final_fraction · value`.
+
+  The decay ends at step `decay_steps` (counted from 0, warm-up included; set it to
+  `train.steps`) and the rate stays at its final value after that.
+  """
+  step = tf.cast(step, tf.float32) + 1.0
+  warmup = tf.minimum(1.0, step / float(max(warmup_steps, 1)))
+  span = float(max(decay_steps - warmup_steps, 1))
+  progress = tf.clip_by_value((step - float(warmup_steps)) / span, 0.0, 1.0)
+  cosine = 0.5 * (1.0 + tf.cos(progress * 3.141592653589793))
+  return value * warmup * (final_fraction + (1.0 - final_fraction) * cosine)

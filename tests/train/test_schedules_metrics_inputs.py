@@ -30,6 +30,19 @@ def test_constant_and_warmup_schedules():
   assert float(schedules.linear_warmup_constant(50, value=1.0, warmup_steps=10)) == 1.0
 
 
+def test_linear_warmup_cosine_decay():
+  lr = lambda s, **kw: float(schedules.linear_warmup_cosine_decay(
+      s, value=2.0, warmup_steps=10, decay_steps=110, **kw))
+  assert lr(0) == pytest.approx(0.2)                     # warm-up: (step + 1) / 10
+  assert lr(9) == pytest.approx(2.0)                     # peak at the end of warm-up
+  assert lr(59) == pytest.approx(1.0)                    # half way through the cosine
+  assert lr(109) == pytest.approx(0.0, abs=1e-6)         # zero at decay_steps
+  assert lr(500) == pytest.approx(0.0, abs=1e-6)         # and after it
+  assert lr(500, final_fraction=0.1) == pytest.approx(0.2)
+  decay = [lr(s) for s in range(9, 110)]
+  assert all(a >= b for a, b in zip(decay, decay[1:]))   # monotone after warm-up
+
+
 def test_summary_units_images_and_text():
   image = registry.problem('tiny_images')()
   sums = {'count': 2.0, 'units': 2.0 * 192, 'distortion': 300.0, 'rate': 12.0,
