@@ -13,7 +13,7 @@ without the latents lets its rate fall towards 0.
 Measured on 2 CPU cores (seed 0; rate on the eval split in bits/image; δ = 20.3 bits,
 so the collapse threshold is 0.2), `--steps=1500`, 26 min: the δ-VAE's rate stayed at
 20.7–23.1 bits/image (≥ δ at every evaluation; test −ELBO 4.985 bits/dim) while the
-N(0, 1) VAE's fell 2.0, 0.4, 0.2, 0.5, 0.15, 0.11 bits/image at steps 250–1500 (test
+N(0, 1) VAE's was 2.0, 0.4, 0.2, 0.5, 0.15, 0.11 bits/image at steps 250–1500 (test
 −ELBO 4.953 bits/dim, rate 0.11 bits/image, spread evenly over rows and factors):
 posterior collapse, 0.5% of δ. Exit status 0.
 
