@@ -12,6 +12,8 @@ branches do not meet at step = w (they would for −0.5/−1.5); the minimum pic
 linear warm-up until step^(−0.35) takes over, which happens after w.
 """
 
+import math
+
 import gin
 import tensorflow as tf
 
@@ -44,12 +46,12 @@ def linear_warmup_cosine_decay(step, value=1e-3, warmup_steps=100, decay_steps=1
                                final_fraction=0.0):
   """Linear warm-up to `value`, then cosine decay to `final_fraction · value`.
 
-  The decay ends at step `decay_steps` (counted from 0, warm-up included; set it to
-  `train.steps`) and the rate stays at its final value after that.
+  Warm-up as in `linear_warmup_constant`; the decay reaches its final value at the
+  `decay_steps`-th step (warm-up included; set it to `train.steps`) and stays there.
   """
+  warmup = linear_warmup_constant(step, value=1.0, warmup_steps=warmup_steps)
   step = tf.cast(step, tf.float32) + 1.0
-  warmup = tf.minimum(1.0, step / float(max(warmup_steps, 1)))
   span = float(max(decay_steps - warmup_steps, 1))
   progress = tf.clip_by_value((step - float(warmup_steps)) / span, 0.0, 1.0)
-  cosine = 0.5 * (1.0 + tf.cos(progress * 3.141592653589793))
+  cosine = 0.5 * (1.0 + tf.cos(progress * math.pi))
   return value * warmup * (final_fraction + (1.0 - final_fraction) * cosine)
