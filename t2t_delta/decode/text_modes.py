@@ -68,7 +68,7 @@ SWEEP_SIGMAS = 3.0
 
 # Purposes folded into the --seed, so that latents, posterior samples and decoder
 # samples never share random numbers.
-_LATENT, _LATENT_B, _POSTERIOR, _TAIL, _DECODE = range(5)
+_LATENT, _LATENT_B, _POSTERIOR, _DECODE = range(4)
 _INT32_MIN, _INT32_MAX = -2**31, 2**31 - 1
 
 
@@ -360,28 +360,6 @@ def _complete(options, problem, model):
   return _generate(options, problem, model, num_rows, inputs)
 
 
-def _prior_alphas(model):
-  """[d] AR(1) coefficients of the model's prior (zeros: independent N(0, 1) steps)."""
-  alphas = getattr(model, 'alphas', None)
-  if alphas is None:
-    return np.zeros([int(model.latent_dim)], np.float32)
-  return np.asarray(alphas, np.float32)
-
-
-def continue_with_prior(z, lengths, alphas, eps):
-  """z [B, T, d] with steps t >= lengths[b] replaced by the prior's continuation.
-
-  z_t = α z_{t-1} + sqrt(1 - α²) ε_t, the AR(1) transition from the last latent that
-  the posterior covers.
-  """
-  z = np.array(z, np.float32)
-  innovation = np.sqrt((1.0 - alphas) * (1.0 + alphas))
-  for t in range(1, z.shape[1]):
-    tail = t >= lengths
-    z[tail, t] = alphas * z[tail, t - 1] + innovation * eps[tail, t]
-  return z
-
-
 def _reconstruct(options, problem, model):
   sentences = _encode_sentences(options, problem)
   copies = options['num_samples']
@@ -390,19 +368,16 @@ def _reconstruct(options, problem, model):
   mask = np.zeros([len(sentences), width], np.float32)
   for i, (_, _, ids) in enumerate(sentences):
     targets[i], mask[i] = problem.pad_ids(ids)
-  lengths = mask.sum(axis=1).astype(np.int64)
-  alphas = _prior_alphas(model)
   num_rows = len(sentences) * copies
   sentence_of_row = np.arange(num_rows) // copies
 
   def inputs(k, rows):
     s = sentence_of_row[rows]
     features = {'targets': tf.constant(targets[s]), 'mask': tf.constant(mask[s])}
+    # The posterior covers the real steps and continues with the prior after them.
     posterior = model.encode(features, training=False,
                              seed=_seed(options, _POSTERIOR, k, 0))
-    z = posterior.sample(seed=_seed(options, _POSTERIOR, k, 1)).numpy()
-    eps = tf.random.stateless_normal(z.shape, _seed(options, _TAIL, k)).numpy()
-    return {'z': tf.constant(continue_with_prior(z, lengths[s], alphas, eps))}
+    return {'z': posterior.sample(seed=_seed(options, _POSTERIOR, k, 1))}
 
   texts = _generate(options, problem, model, num_rows, inputs)
   inputs_text = [_render(problem, targets[s]) for s in sentence_of_row]

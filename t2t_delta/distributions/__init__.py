@@ -5,6 +5,8 @@
 * `independent_delta`: the constrained posterior of the independent delta-VAE.
 * `dmol`: the discretized mixture of logistics over 8-bit images.
 * `aux_prior`: the auxiliary LSTM prior fitted to posterior samples.
+* `prefix_posterior`: the posterior of a variable-length latent sequence (text),
+  continued by the prior beyond its real steps, and its KL over the real prefix.
 
 All rates and log-probabilities are in nats.
 """
@@ -20,6 +22,7 @@ from t2t_delta.distributions.ar1 import committed_rate
 from t2t_delta.distributions.ar1 import committed_rate_bits_np
 from t2t_delta.distributions.ar1 import committed_rate_np
 from t2t_delta.distributions.ar1 import committed_rate_per_dim
+from t2t_delta.distributions.ar1 import first_order_recurrence
 from t2t_delta.distributions.ar1 import linear_alphas
 from t2t_delta.distributions.ar1 import linear_alphas_np
 from t2t_delta.distributions.aux_prior import LSTMPrior
@@ -37,3 +40,8 @@ from t2t_delta.distributions.independent_delta import independent_delta_normal
 from t2t_delta.distributions.independent_delta import \
     independent_delta_posterior_params
 from t2t_delta.distributions.independent_delta import standard_normal_kl
+from t2t_delta.distributions.prefix_posterior import PrefixPosterior
+from t2t_delta.distributions.prefix_posterior import ar1_kl_per_step
+from t2t_delta.distributions.prefix_posterior import masked_ar1_kl_per_dim
+from t2t_delta.distributions.prefix_posterior import \
+    masked_standard_normal_kl_per_dim

@@ -63,7 +63,7 @@ def linear_alphas_np(alpha_lo, alpha_hi, num_dims):
   return np.linspace(alpha_lo, alpha_hi, num_dims, dtype=np.float64)
 
 
-def _first_order_recurrence(decay, drive):
+def first_order_recurrence(decay, drive):
   """Solves x_i = decay_i * x_{i-1} + drive_i with x_0 = 0 along axis -2.
 
   A parallel prefix (Hillis-Steele) scan: ceil(log2(n)) vectorised steps, each
@@ -170,7 +170,7 @@ class AR1Prior(tfd.Distribution):
     drive_scale = first + (1. - first) * self._innovation_scale()[..., None, :]
     decay = (1. - first) * alphas
     decay = tf.broadcast_to(decay, tf.shape(eps))
-    return _first_order_recurrence(decay, eps * drive_scale)
+    return first_order_recurrence(decay, eps * drive_scale)
 
   def _log_prob(self, z):
     z = tf.convert_to_tensor(z, self.dtype)

@@ -16,10 +16,8 @@ Works with any `LatentVariableModel` through `encode`, `prior` and `decode`:
   never need their inverse;
 * log p(z) = `model.prior().log_prob(z)` (e.g. the AR(1) prior), or with
   `prior='aux'` the model's auxiliary prior `model.aux_prior.log_prob(z)`;
-* log p(x | z) from `model.decode(features, z, ...)`: for text problems the token
-  log-probabilities are summed under `features['mask']`; otherwise the distribution's
-  `log_prob` of the data feature (`model.data_feature`, default 'image'). A model
-  can instead define `log_likelihood(features, z, training, seed)` -> `[B]`.
+* log p(x | z) = `model.log_likelihood(features, z)` (for text problems the token
+  log-probabilities summed over the real tokens).
 
 The K samples are drawn in chunks of `chunk_size`: each chunk tiles the batch
 `chunk_size` times and runs one compiled call, so memory is bounded by
@@ -40,21 +38,8 @@ tfd = tfp.distributions
 
 
 def data_log_likelihood(model, features, z, training=False, seed=None):
-  """log p(x | z) `[B]` nats for latents z `[B, ...]`."""
-  if hasattr(model, 'log_likelihood'):
-    return model.log_likelihood(features, z, training=training, seed=seed)
-  if seed is None:
-    seed = tf.constant([0, 0], tf.int32)
-  dist = model.decode(features, z, training, seed)
-  problem = getattr(model, 'problem', None)
-  if getattr(problem, 'modality', None) == 'text':
-    targets = tf.cast(features['targets'], tf.int32)
-    per_token = dist.log_prob(targets)
-    return tf.reduce_sum(per_token * tf.cast(features['mask'], per_token.dtype), -1)
-  value = features[getattr(model, 'data_feature', 'image')]
-  if dist.dtype is not None and dist.dtype.is_integer:
-    value = tf.cast(value, dist.dtype)
-  return dist.log_prob(value)
+  """log p(x | z) `[B]` nats for latents z `[B, ...]` (`model.log_likelihood`)."""
+  return model.log_likelihood(features, z, training=training, seed=seed)
 
 
 def _tile(x, times):
@@ -79,20 +64,20 @@ def prior_log_prob(model, z, prior='model'):
   raise UserError(f"prior={prior!r}; valid: 'model', 'aux'.")
 
 
-def _masked_sequence_log_ratio(model, posterior, z, mask, prior):
-  """Σ_{t ≤ L} [log p(z_t | z_<t) − log q(z_t | x)] `[k, B]` for a prefix mask `[B, T]`.
+def _masked_sequence_log_ratio(model, posterior, z, prior):
+  """Σ_{t ≤ L} [log p(z_t | z_<t) − log q(z_t | x)] `[k, B]` for a `PrefixPosterior`.
 
   Sequence models (text) carry latents at padded positions too. Those positions are
   not part of the model's ELBO (the rate is the KL of the real prefix), and the prior's
   marginal over the first L steps is the prefix of its chain, so the importance weight
-  uses the real steps only; including the padded steps would leave the estimate
-  unbiased in p(x) but add a large variance.
+  uses the real steps only. (Under the model's own prior the continuation factors of
+  q and p are equal and cancel anyway; under the auxiliary prior they would not, and
+  would add variance without changing the estimate's expectation.)
   """
   k, batch = tf.shape(z)[0], tf.shape(z)[1]
   flat_z = _merge(z)                                                  # [kB, T, d]
-  step_mask = tf.cast(_tile(tf.cast(mask, tf.float32), k), tf.float32)  # [kB, T]
-  base = posterior.distribution                                      # Normal [B, T, d]
-  q_loc, q_scale = _tile(base.loc, k), _tile(base.scale, k)             # [kB, T, d]
+  step_mask = _tile(posterior.mask, k)                                 # [kB, T]
+  q_loc, q_scale = _tile(posterior.loc, k), _tile(posterior.scale, k)   # [kB, T, d]
   log_q = tf.reduce_sum(tfd.Normal(q_loc, q_scale).log_prob(flat_z), -1)
   if prior == 'aux':
     p_loc, p_scale = model.aux_prior.conditionals(flat_z)
@@ -111,14 +96,6 @@ def _masked_sequence_log_ratio(model, posterior, z, mask, prior):
   return tf.reshape(ratio, [k, batch])
 
 
-def _is_masked_sequence(features, z, posterior):
-  """Text-style latents: one per position of a padded sequence, mean-field Normal q."""
-  mask = features.get('mask')
-  return (mask is not None and z.shape.rank == 4 and mask.shape.rank == 2 and
-          z.shape[2] == mask.shape[1] and
-          isinstance(getattr(posterior, 'distribution', None), tfd.Normal))
-
-
 def log_weights(model, features, num_samples, seed, prior='model'):
   """Importance log-weights w `[num_samples, B]` (nats) for one batch."""
   seed = tf.convert_to_tensor(seed, tf.int32)
@@ -130,8 +107,8 @@ def log_weights(model, features, num_samples, seed, prior='model'):
   tiled = {key: _tile(value, num_samples) for key, value in features.items()}
   flat_z = _merge(z)
   log_px = data_log_likelihood(model, tiled, flat_z, training=False, seed=decoder_seed)
-  if _is_masked_sequence(features, z, posterior):
-    ratio = _masked_sequence_log_ratio(model, posterior, z, features['mask'], prior)
+  if isinstance(posterior, distributions.PrefixPosterior):
+    ratio = _masked_sequence_log_ratio(model, posterior, z, prior)
     return tf.reshape(tf.cast(log_px, tf.float32), [num_samples, batch]) + ratio
   log_pz = prior_log_prob(model, flat_z, prior)
   log_joint = tf.reshape(tf.cast(log_px, tf.float32) + tf.cast(log_pz, tf.float32),

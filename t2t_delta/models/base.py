@@ -70,6 +70,7 @@ class LatentVariableModel(Model):
   """A model with a posterior q(z|x), a prior p(z) and a likelihood p(x|z)."""
 
   has_latents = True
+  data_feature = 'image'   # the feature p(x|z) models (text problems: 'targets')
 
   def encode(self, features, training, seed):
     """Posterior q(z|x) as a `tfd.Distribution` with event shape [n, d] (or [d])."""
@@ -82,6 +83,24 @@ class LatentVariableModel(Model):
   def decode(self, features, z, training, seed):
     """Likelihood p(x|z) as a `tfd.Distribution` over the features' data tensor."""
     raise NotImplementedError
+
+  def log_likelihood(self, features, z, training=False, seed=None):
+    """log p(x | z) `[B]` nats for latents z `[B, ...]`.
+
+    Images: the likelihood's log-probability of the data feature. Text: the token
+    log-probabilities summed over the real tokens (`features['mask']`).
+    """
+    if seed is None:
+      seed = tf.constant([0, 0], tf.int32)
+    likelihood = self.decode(features, z, training, seed)
+    if self.problem.modality == 'text':
+      targets = tf.cast(features['targets'], tf.int32)
+      per_token = likelihood.log_prob(targets)
+      return tf.reduce_sum(per_token * tf.cast(features['mask'], per_token.dtype), -1)
+    value = features[self.data_feature]
+    if likelihood.dtype is not None and likelihood.dtype.is_integer:
+      value = tf.cast(value, likelihood.dtype)
+    return likelihood.log_prob(value)
 
   def posterior_mean(self, features):
     """[B, ...] posterior means (deterministic, eval mode), for probes and plots."""

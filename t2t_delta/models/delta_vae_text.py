@@ -26,9 +26,11 @@ Padding. Only the L real positions carry latents. Padded keys are hidden in the
 encoder and the decoder, the decoder never sees latents at padded positions, and the
 rate is the exact KL of the first L steps: the prior's marginal over steps 1..L is the
 AR(1) process of length L, whose KL to the posterior's first L factors is the sum of
-the first-step term and the transition terms i = 2..L of the closed form. The per-step
-terms come from `t2t_delta.distributions.ar1_kl_per_dim` (see `masked_ar1_kl_per_dim`),
-so the formula lives in one place. Tokens after EOS therefore change nothing.
+the first-step term and the transition terms i = 2..L of the closed form
+(`distributions.masked_ar1_kl_per_dim`). Tokens after EOS therefore change nothing.
+As a distribution over the whole window, `encode` returns the posterior on the real
+steps continued by the prior after them (`distributions.PrefixPosterior`), whose KL
+to the prior is exactly this rate.
 
 Committed rate. `extras['committed_rate']` is δ(α, L) of each example's own length L
 (the minimum of the rate above over all posteriors), so rate >= committed rate holds
@@ -68,48 +70,6 @@ PRIOR_TYPES = ('ar1', 'standard_normal')
 POSTERIOR_TYPES = ('mean_field', 'independent_delta')
 ENCODER_STRUCTURES = ('anti_causal', 'non_causal')
 SCALE_FLOOR = 1e-4
-
-
-def ar1_kl_per_step(q_loc, q_scale, alphas):
-  """Per-step terms of KL(q || AR(1)) whose prefix sums are prefix KLs, `[B, n, d]`.
-
-  Term 1 is the first-step term; term i > 1 is the transition term coupling steps
-  i - 1 and i. Σ_{i<=L} term_i = KL of the first L steps. The terms are read off
-  `ar1_kl_per_dim` on windows of one and two steps (KL of a 2-step window minus that of
-  its first step), so no closed form is restated here.
-
-  Args:
-    q_loc, q_scale: `[B, n, d]` posterior means and standard deviations.
-    alphas: `[d]` AR(1) coefficients.
-  """
-  single = distributions.ar1_kl_per_dim(q_loc[..., None, :], q_scale[..., None, :],
-                                        alphas)                          # [B, n, d]
-  if q_loc.shape[-2] == 1:
-    return single
-  pair_loc = tf.stack([q_loc[:, :-1], q_loc[:, 1:]], axis=-2)            # [B, n-1, 2, d]
-  pair_scale = tf.stack([q_scale[:, :-1], q_scale[:, 1:]], axis=-2)
-  pair = distributions.ar1_kl_per_dim(pair_loc, pair_scale, alphas)      # [B, n-1, d]
-  return tf.concat([single[:, :1], pair - single[:, :-1]], axis=1)
-
-
-def masked_ar1_kl_per_dim(q_loc, q_scale, alphas, mask):
-  """KL(q || AR(1)) over each example's real prefix, `[B, d]` nats.
-
-  Args:
-    q_loc, q_scale: `[B, n, d]`.
-    alphas: `[d]`.
-    mask: `[B, n]`, 1 on the first L_b steps and 0 after (a prefix mask).
-
-  Equals `ar1_kl_per_dim(q_loc[b, :L_b], q_scale[b, :L_b], alphas)` for every b.
-  """
-  terms = ar1_kl_per_step(q_loc, q_scale, alphas)
-  return tf.reduce_sum(terms * tf.cast(mask, terms.dtype)[..., None], axis=1)
-
-
-def masked_standard_normal_kl_per_dim(q_loc, q_scale, mask):
-  """KL(q || N(0, I)) over the masked steps, `[B, d]` nats."""
-  terms = distributions.standard_normal_kl(q_loc, q_scale)
-  return tf.reduce_sum(terms * tf.cast(mask, terms.dtype)[..., None], axis=1)
 
 
 @registry.register_model
@@ -243,12 +203,13 @@ class DeltaVaeText(base.LatentVariableModel):
     return first, tf.nn.softplus(second) + SCALE_FLOOR
 
   def encode(self, features, training, seed):
-    """q(z|x): Independent Normal, event [T, d]; padded steps are not part of the
-    rate (see the module docstring)."""
+    """q(z|x) over the window, event [T, d]: the encoder's Normal on the real steps,
+    continued by the prior after them (`distributions.PrefixPosterior`), so its KL to
+    the prior is the rate of the real prefix (see the module docstring)."""
     targets = tf.cast(features['targets'], tf.int32)
     mask = tf.cast(features['mask'], tf.float32)
     loc, scale = self._posterior_params(targets, mask, training, seed)
-    return tfd.Independent(tfd.Normal(loc, scale), reinterpreted_batch_ndims=2)
+    return distributions.PrefixPosterior(loc, scale, mask, alphas=self.alphas)
 
   def prior(self):
     """p(z) over the full window, event [T, d]."""
@@ -291,8 +252,8 @@ class DeltaVaeText(base.LatentVariableModel):
   def rate_per_dim(self, loc, scale, mask):
     """[B, d] KL over the real steps of each example."""
     if self.prior_type == 'ar1':
-      return masked_ar1_kl_per_dim(loc, scale, self.alphas, mask)
-    return masked_standard_normal_kl_per_dim(loc, scale, mask)
+      return distributions.masked_ar1_kl_per_dim(loc, scale, self.alphas, mask)
+    return distributions.masked_standard_normal_kl_per_dim(loc, scale, mask)
 
   def example_committed_rate(self, mask):
     """[B] δ(α, L_b) for the real length L_b of each example."""

@@ -357,19 +357,6 @@ def test_interpolation_sweeps_one_dimension_at_every_position():
   np.testing.assert_allclose(single[0, :, 2], 0.5)   # one step: the prior mean
 
 
-def test_reconstruction_latents_continue_with_the_ar1_transition():
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  rng = np.random.default_rng(1)
-  z, eps = rng.normal(size=(2, 5, 2)), rng.normal(size=(2, 5, 2))
-  alphas = np.array([0.5, 0.9])
-  out = _modes().continue_with_prior(z, np.array([2, 5]), alphas, eps)
-  np.testing.assert_allclose(out[0, :2], z[0, :2], rtol=1e-6)   # covered by q(z|x)
-  np.testing.assert_allclose(out[1], z[1], rtol=1e-6)           # full length: unchanged
-  for t in range(2, 5):
-    expected = alphas * out[0, t - 1] + np.sqrt(1 - alphas ** 2) * eps[0, t]
-    np.testing.assert_allclose(out[0, t], expected, rtol=1e-5)
-
-
 def test_batches_have_one_size():
   rows_in_batches = _modes()._rows_in_batches  # pylint: disable=protected-access
   batches = list(rows_in_batches(7, 3))
