@@ -114,10 +114,20 @@ class _Network:
     return self.decoder(x, z)
 
   def block_condition(self, z, dtype):
-    """Per-block condition `[B, 1, 1, d]` (gated PixelCNN) or None."""
+    """Per-block condition: `[B, 1, 1, d]` (gated PixelCNN: one global latent),
+    `[B, H, 1, d]` (PixelSNAIL with row conditioning: each row's latent) or None."""
     if self.kind == 'local_pixelcnn':
       return tf.cast(z, dtype)[:, None, None, :]
+    if self.decoder.latent_in_blocks:
+      return tf.cast(z, dtype)[:, :, None, :]
     return None
+
+  @staticmethod
+  def condition_at_row(condition, i):
+    """The block condition of row `i`, `[B, 1, 1, d]` (None stays None)."""
+    if condition is None or condition.shape[1] == 1:
+      return condition
+    return tf.gather(condition, [i], axis=1)
 
   def cross_memory(self, z, dtype):
     if self.kind == 'pixelsnail' and self.cross_attention:
@@ -237,6 +247,7 @@ def _build_cached(net, batch_size, return_params):
                            net.num_params if return_params else 1])
 
     def row_body(i, canvas, params_buf, v_rows, h_rows, kv):
+      row_condition = net.condition_at_row(condition, i)
       # The row above with its ones channel; zero (padding) above the first row.
       above_x = pixel.add_ones_channel(image_common.images_to_float(
           tf.transpose(tf.gather(canvas, [tf.maximum(i - 1, 0)]), [2, 0, 1, 3])))
@@ -252,7 +263,7 @@ def _build_cached(net, batch_size, return_params):
         new_v_rows.append(window[:, 1:])
         (_, _), (left, right) = block.conv.paddings
         window = tf.pad(window, [[0, 0], [0, 0], [left, right], [0, 0]])
-        vertical = block.on_window(window, vertical, condition=condition)
+        vertical = block.on_window(window, vertical, condition=row_condition)
         aux_rows.append(tf.transpose(vertical[:, 0], [1, 0, 2]))  # [W, B, h]
       # Horizontal caches move up one row; the new current row starts empty.
       h_rows = [tf.concat([rows[1:], tf.zeros_like(rows[:1])], axis=0)
@@ -280,7 +291,7 @@ def _build_cached(net, batch_size, return_params):
           window = tf.transpose(tf.gather(rows, j + tf.range(kw), axis=1),
                                 [2, 0, 1, 3])                        # [B, kh, kw, h]
           aux = tf.gather(aux_rows[l], j)[:, None, None, :]
-          h = block.on_window(window, h, aux=aux, condition=condition)
+          h = block.on_window(window, h, aux=aux, condition=row_condition)
           if l in net.self_attention:
             pending[l] = h
             k, v = kv[self_layers.index(l)]

@@ -1,23 +1,30 @@
-r"""t2t-delta-eval: evaluate a trained run (likelihood bounds, probes, t-SNE).
+r"""t2t-delta-eval: evaluate a trained run (likelihood bounds, information, probes).
 
     t2t-delta-eval --output_dir=runs/tiny --splits=eval,test --nll_samples=128 --tsne
 
-Restores the latest checkpoint of --output_dir once (model rebuilt from the run's
-config.gin plus any --gin_param), then for every split:
+Restores the latest checkpoint of --output_dir once, read-only (model rebuilt from the
+run's config.gin plus any --gin_param), then for every split:
 
 * −ELBO, rate and distortion over the whole split (under the model's prior; under the
   auxiliary prior too when the model has one);
 * the importance-sampled NLL with K = --nll_samples samples from q(z|x) (0 disables);
-* linear-probe accuracy of every label of the problem from posterior means (fitted on
-  the train split), with the majority-class baseline (--probe; on by default when the
-  problem has labels);
+* the information diagnostics (--info): mutual information I_q(x; z), the decoder's
+  swap gain and contrastive bound from its own latent against --info_negatives other
+  examples' latents, active units, KL per latent dimension, rate excess over δ and
+  the rate under the auxiliary prior (bits per example; see README);
+* linear-probe accuracy of every label of the problem from posterior means and from
+  posterior samples (fitted on the train split), beside the same probes on the model
+  at its initial weights (--untrained_baseline) and the majority-class baseline
+  (--probe; on by default when the problem has labels);
 * with --tsne, a t-SNE picture of the posterior means coloured by the first label,
-  saved as tsne_<split>.png in the run directory.
+  saved as tsne_<split>.png in --tsne_dir (default: the run directory).
 
 Records are appended to the run's metrics.jsonl (with `"evaluator": "t2t-delta-eval"`)
-and printed as a table. Exit status: 0 done, 2 bad input.
+and printed as a table; nothing else in the run directory changes. Exit status: 0
+done, 2 bad input.
 """
 
+import os
 import sys
 
 from absl import app
@@ -44,15 +51,32 @@ flags.DEFINE_bool('probe', None, 'Linear probes of every label from posterior me
 flags.DEFINE_integer('probe_examples', None, 'Train examples used to fit the probes '
                      '(default: --max_examples if set, else 10000; 0: the whole train '
                      'split).')
+flags.DEFINE_bool('info', True, 'Information diagnostics: mutual information, the '
+                  "decoder's swap gain and contrastive bound, active units.")
+flags.DEFINE_integer('info_negatives', 63, 'K, other examples\' latents each example '
+                     'is decoded with (swap gain; the contrastive bound is at most '
+                     'log2(K + 1) bits).')
+flags.DEFINE_integer('info_examples', 1024, 'Examples of each split the information '
+                     'diagnostics use (the mutual information is at most log2 of it); '
+                     '0: the whole split.')
+flags.DEFINE_bool('info_means', True, "Also the decoder's gain from posterior means "
+                  '(one more set of K + 1 decoder passes).')
+flags.DEFINE_enum('probe_method', 'sklearn', ('sklearn', 'paper'), 'Probe fitting: '
+                  'standardised scikit-learn logistic regression, or the paper\'s '
+                  'appendix F (Adam, 100 epochs, lr 0.003 x0.3 every 30).')
+flags.DEFINE_bool('untrained_baseline', True, 'Also probe the model at its initial '
+                  'weights (same gin bindings and seed): the baseline every probe '
+                  'needs.')
 flags.DEFINE_bool('tsne', False, 'Save a t-SNE picture of the posterior means of each '
-                  'split (tsne_<split>.png in the run directory).')
+                  'split (tsne_<split>.png in --tsne_dir).')
+flags.DEFINE_string('tsne_dir', None, 'Directory of the t-SNE pictures (default: the '
+                    'run directory).')
 flags.DEFINE_integer('max_examples', None, 'Evaluate only the first N examples of each '
                      'split (quick runs); default: whole splits.')
 flags.DEFINE_integer('batch_size', None, 'Evaluation batch size (default: the run\'s '
                      'train.eval_batch_size or train.batch_size).')
-flags.DEFINE_integer('seed', 0, 'Seed of the importance samples and the probes.')
-flags.DEFINE_enum('strategy', 'cpu', ('auto', 'cpu', 'mirrored', 'tpu'),
-                  'Strategy for the whole-split ELBO pass.')
+flags.DEFINE_integer('seed', 0, 'Seed of the posterior and importance samples and the '
+                     'probes.')
 
 
 def _fail(message, status=2):
@@ -71,23 +95,32 @@ def run(argv):
     raise UserError(f'unexpected arguments {argv[1:]}; flags look like --name=value.')
   if not FLAGS.output_dir:
     raise UserError('missing --output_dir (the run directory to evaluate).')
-  if FLAGS.nll_samples < 0:
-    raise UserError(f'--nll_samples must be >= 0, got {FLAGS.nll_samples}.')
+  for name in ('nll_samples', 'info_examples', 'info_negatives'):
+    if FLAGS[name].value < 0:
+      raise UserError(f'--{name} must be >= 0, got {FLAGS[name].value}.')
+  if FLAGS.batch_size is not None and FLAGS.batch_size < 1:
+    raise UserError(f'--batch_size must be >= 1, got {FLAGS.batch_size}.')
+  if FLAGS.tsne_dir and not os.path.isdir(FLAGS.tsne_dir):
+    raise UserError(f'--tsne_dir={FLAGS.tsne_dir} is not a directory; create it first.')
   from t2t_delta.evaluate import evaluator  # pylint: disable=g-import-not-at-top
   from t2t_delta.problems import base  # pylint: disable=g-import-not-at-top
   bad = [s for s in FLAGS.splits if s not in base.SPLITS]
   if bad or not FLAGS.splits:
     raise UserError(f'--splits={",".join(FLAGS.splits)}; valid splits: '
                     f'{", ".join(base.SPLITS)}.')
-  ev = evaluator.Evaluator(FLAGS.output_dir, FLAGS.gin_param, FLAGS.batch_size,
-                           FLAGS.strategy)
+  ev = evaluator.Evaluator(FLAGS.output_dir, FLAGS.gin_param, FLAGS.batch_size)
   probe = FLAGS.probe if FLAGS.probe is not None else bool(ev.problem.label_keys)
   print(f'Evaluating {FLAGS.output_dir} at step {ev.step} '
         f'({ev.model.summary()}).', flush=True)
-  ev.evaluate(FLAGS.splits, nll_samples=FLAGS.nll_samples, probe=probe,
-              tsne=FLAGS.tsne, seed=FLAGS.seed, chunk_size=FLAGS.nll_chunk,
-              aux_prior=FLAGS.aux_prior, max_examples=FLAGS.max_examples,
-              probe_examples=_probe_examples())
+  options = evaluator.Options(
+      nll_samples=FLAGS.nll_samples, nll_chunk=FLAGS.nll_chunk,
+      aux_prior=FLAGS.aux_prior, max_examples=FLAGS.max_examples,
+      information=FLAGS.info, info_negatives=FLAGS.info_negatives,
+      info_examples=FLAGS.info_examples or None, info_means=FLAGS.info_means,
+      probe=probe, probe_examples=_probe_examples(), probe_method=FLAGS.probe_method,
+      untrained_baseline=FLAGS.untrained_baseline, tsne=FLAGS.tsne,
+      tsne_dir=FLAGS.tsne_dir, seed=FLAGS.seed)
+  ev.evaluate(FLAGS.splits, options)
   return 0
 
 

@@ -45,6 +45,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from t2t_delta import distributions
+from t2t_delta.errors import UserError
 from t2t_delta.train import inputs
 from t2t_delta.train import metrics
 
@@ -81,6 +82,18 @@ class SplitEncoding:
   @property
   def num_examples(self):
     return len(self.samples)
+
+  def head(self, n=None):
+    """The first `n` examples (all when n is None); `sums` stay the whole pass's."""
+    if not n or n >= self.num_examples:
+      return self
+    cut = lambda x: None if x is None else x[:n]
+    return dataclasses.replace(
+        self, rate_per_group=cut(self.rate_per_group),
+        labels={k: v[:n] for k, v in self.labels.items()}, samples=self.samples[:n],
+        means=self.means[:n],
+        gaussian=None if self.gaussian is None else {
+            k: v[:n] for k, v in self.gaussian.items()})
 
 
 def capped_dataset(problem, split, batch_size, max_examples=None):
@@ -176,7 +189,7 @@ def encode_split(model, problem, split, batch_size, max_examples=None, seed=0,
     for key in labels:
       labels[key].append(np.asarray(features[key])[keep])
   if not rows:
-    raise ValueError(f'the {split} split of {problem.registered_name} is empty.')
+    raise UserError(f'the {split} split of {problem.registered_name} is empty.')
   rows = {key: np.concatenate(value) for key, value in rows.items()}
   gaussian = None
   if 'gaussian/loc' in rows:

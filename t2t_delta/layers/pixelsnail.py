@@ -49,6 +49,16 @@ Any of these is a valid likelihood p(x | z), because z is sampled whole before x
 With `num_attention_layers = 0` and a condition, a single cross-attention block
 follows the last convolutional layer.
 
+Row conditioning (optional, `row_condition_size`): a second input `row_condition`
+`[B, H, D_r]`, one vector per image row, is added to the gates of every gated block
+of both stacks at its own row (broadcast over the columns), as in the conditional
+Gated PixelCNN. Row `r` of either stack reads `row_condition[:, r]` directly and the
+vectors of earlier rows through the stacks' causal convolutions, so a pixel in row
+`r` depends on rows `<= r` of it: causal in rows, like the 'causal' cross-attention.
+The image models use it to feed the latent of each row into the decoder from its
+first layer on (a departure from the paper, whose decoder reads z through attention
+only).
+
 Dropout (training only) applies to the hidden activations of every gated block, to
 the attention weights and to the attention outputs before the residual sum; layer
 normalisation follows every attention block.
@@ -185,20 +195,23 @@ class PixelSnail(tf.Module):
     condition_size: channels D of the conditioning sequence, or None for none.
     condition_length: length L of the conditioning sequence.
     condition_structure: 'causal', 'full' or 'anti_causal' (module docstring).
+    row_condition_size: channels D_r of the per-row condition added to every gated
+      block (module docstring), or None for none.
     output_size: channels of a final `1x1(elu(.))` head, or None to return the
       horizontal stack `[B, H, W, h]` itself.
     weight_norm: weight-normalise the convolutions.
     seeds: `core.SeedSequence` for initial values.
 
-  `__call__(x, condition=None, training=False, seed=None)`: `x` `[B, H, W, C]`
-  float in [-1, 1]; `condition` `[B, L, D]`. Computes in `x.dtype`.
+  `__call__(x, condition=None, training=False, seed=None, row_condition=None)`: `x`
+  `[B, H, W, C]` float in [-1, 1]; `condition` `[B, L, D]`; `row_condition`
+  `[B, H, D_r]`. Computes in `x.dtype`.
   """
 
   def __init__(self, image_shape, num_layers, hidden_size, filter_size,
                num_attention_layers=0, num_heads=1, dropout_rate=0.0,
                attention_dropout_rate=None, condition_size=None,
                condition_length=None, condition_structure='causal', output_size=None,
-               weight_norm=False, seeds=None, name=None):
+               weight_norm=False, seeds=None, row_condition_size=None, name=None):
     super().__init__(name=name)
     seeds = seeds or core.default_init_seeds()
     self.height, self.width, self.channels = (int(s) for s in image_shape)
@@ -222,9 +235,11 @@ class PixelSnail(tf.Module):
     else:
       self.cross_attention_after = ()
     h, c = self.hidden_size, self.channels
+    self.row_condition_size = row_condition_size or None
     block = lambda conv_type, i, **kw: pixel.GatedResidualBlock(
         h, filter_size, conv_type, dropout_rate=dropout_rate,
-        weight_norm=weight_norm, seeds=seeds, name=f'{conv_type}_{i}', **kw)
+        condition_size=self.row_condition_size, weight_norm=weight_norm, seeds=seeds,
+        name=f'{conv_type}_{i}', **kw)
     with self.name_scope:
       self.input_layer = pixel.CausalInput(c, h, weight_norm=weight_norm, seeds=seeds,
                                            name='input')
@@ -254,10 +269,15 @@ class PixelSnail(tf.Module):
     return condition_mask(self.height, self.width, self.condition_length,
                           self.condition_structure)
 
-  def __call__(self, x, condition=None, training=False, seed=None):
+  def __call__(self, x, condition=None, training=False, seed=None, row_condition=None):
     if (condition is None) != (not self.cross_attention_after):
       raise ValueError('PixelSnail built with condition_size needs a condition, and '
                        'one built without cannot take one.')
+    if (row_condition is None) != (self.row_condition_size is None):
+      raise ValueError('PixelSnail built with row_condition_size needs a '
+                       'row_condition, and one built without cannot take one.')
+    if row_condition is not None:
+      row_condition = tf.cast(row_condition, x.dtype)[:, :, tf.newaxis, :]
     position = pixel.position_features(self.height, self.width, x.dtype)
     layer_seeds = _layer_seeds(seed, 2 * self.num_layers + len(
         self.self_attention_after) + len(self.cross_attention_after), training)
@@ -266,8 +286,10 @@ class PixelSnail(tf.Module):
     self_mask = self.self_attention_mask() if self.self_attention else None
     cross_mask = self.condition_mask() if self.cross_attention else None
     for i in range(self.num_layers):
-      vertical = self.vertical_blocks[i](vertical, training=training, seed=next_seed())
+      vertical = self.vertical_blocks[i](vertical, condition=row_condition,
+                                         training=training, seed=next_seed())
       horizontal = self.horizontal_blocks[i](horizontal, aux=vertical,
+                                             condition=row_condition,
                                              training=training, seed=next_seed())
       if str(i) in self.self_attention:
         memory = pixel.flatten_pixels(self_attention_memory(horizontal, x, position))

@@ -71,6 +71,7 @@ class LatentVariableModel(Model):
 
   has_latents = True
   data_feature = 'image'   # the feature p(x|z) models (text problems: 'targets')
+  aux_prior = None         # an auxiliary prior fitted to posterior samples, if any
 
   def encode(self, features, training, seed):
     """Posterior q(z|x) as a `tfd.Distribution` with event shape [n, d] (or [d])."""

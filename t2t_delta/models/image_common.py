@@ -46,6 +46,9 @@ class ImageDecoder(tf.Module):
       unconditional decoder.
     latent_structure: which latent rows a pixel attends to ('causal': rows <= its
       own, for the anti-causal encoder; 'full': all rows, for the non-causal one).
+    latent_in_blocks: also add each row's latent z_t to the gates of every gated
+      block at row t (`PixelSnail` row conditioning; causal in rows). The paper's
+      decoder reads z through cross-attention only (False).
     seeds: `core.SeedSequence` for initial values.
 
   Each latent row enters the cross-attention memory as `[z_t, one_hot(t)]`, so that
@@ -55,11 +58,12 @@ class ImageDecoder(tf.Module):
   def __init__(self, image_shape, num_layers, hidden_size, filter_size,
                num_attention_layers, num_heads, num_components, dropout_rate=0.0,
                latent_dim=None, latent_structure='causal', weight_norm=False,
-               seeds=None, name=None):
+               seeds=None, latent_in_blocks=False, name=None):
     super().__init__(name=name)
     self.height, self.width, self.channels = image_shape
     self.num_components = int(num_components)
     self.latent_dim = latent_dim
+    self.latent_in_blocks = bool(latent_in_blocks and latent_dim)
     self.net = pixelsnail.PixelSnail(
         image_shape, num_layers, hidden_size, filter_size,
         num_attention_layers=num_attention_layers, num_heads=num_heads,
@@ -68,7 +72,9 @@ class ImageDecoder(tf.Module):
         condition_length=self.height if latent_dim else None,
         condition_structure=latent_structure,
         output_size=distributions.dmol_num_params(self.channels, num_components),
-        weight_norm=weight_norm, seeds=seeds, name='pixelsnail')
+        weight_norm=weight_norm, seeds=seeds,
+        row_condition_size=latent_dim if self.latent_in_blocks else None,
+        name='pixelsnail')
 
   def latent_memory(self, z):
     """z `[B, H, d]` -> cross-attention memory `[B, H, d + H]`."""
@@ -79,7 +85,8 @@ class ImageDecoder(tf.Module):
   def __call__(self, x, z=None, training=False, seed=None):
     """x `[B, H, W, C]` in [-1, 1] (teacher forcing) -> DMOL parameters `[B, H, W, P]`."""
     condition = None if z is None else self.latent_memory(tf.cast(z, x.dtype))
-    return self.net(x, condition, training=training, seed=seed)
+    rows = z if self.latent_in_blocks else None
+    return self.net(x, condition, training=training, seed=seed, row_condition=rows)
 
   def distribution(self, output):
     """`DiscretizedLogisticMixture` with event `[H, W, C]` from the network output."""

@@ -82,4 +82,8 @@ def format_record(record):
   if 'nelbo_aux' in record:
     parts.append(f"-ELBO(aux prior) {record['nelbo_aux']:.4f}")
   parts.append(f"(rate {record['rate_bits_per_example']:.2f} bits/example)")
+  if 'mi_bits' in record:
+    parts.append(f"MI {record['mi_bits']:.2f} bits")
+  if 'swap_gain_bits' in record:
+    parts.append(f"decoder's gain from z {record['swap_gain_bits']:.2f} bits")
   return '  '.join(parts)

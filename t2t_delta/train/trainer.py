@@ -30,6 +30,7 @@ import tensorflow as tf
 
 from t2t_delta import objectives as objectives_lib
 from t2t_delta.errors import UserError
+from t2t_delta.evaluate import information
 from t2t_delta.train import inputs, metrics, run_dir, schedules, strategies
 from t2t_delta.train.optimizer import Adam
 
@@ -60,6 +61,10 @@ class TrainConfig:
     jit_compile: compile the forward/backward pass with XLA.
     nonfinite: 'stop' (exit non-zero, keep the last good checkpoint) or 'skip' (skip the
       update and count it in the checkpointed `optimizer.skipped`).
+    information_examples: latent models: at every evaluation, the mutual information
+      and the decoder's swap gain (`evaluate/information.py`) over this many examples
+      of the evaluated split, on the chief (0: off).
+    information_negatives: other examples' latents each of them is decoded with.
     fault_hook: optional fn(out, step) -> out applied to the model's output (tests).
   """
   batch_size: int = 32
@@ -77,6 +82,8 @@ class TrainConfig:
   keep_checkpoint_max: int = 3
   jit_compile: bool = False
   nonfinite: str = 'stop'
+  information_examples: int = 256
+  information_negatives: int = 3
   fault_hook: object = None
 
   def validate(self):
@@ -103,6 +110,9 @@ class TrainConfig:
           'a positive number of seconds')
     check('keep_checkpoint_max', lambda v: is_int(v) and v > 0, 'a positive integer')
     check('nonfinite', lambda v: v in ('stop', 'skip'), "'stop' or 'skip'")
+    check('information_examples', lambda v: is_int(v) and (v == 0 or v >= 2),
+          '0 (off) or an integer >= 2')
+    check('information_negatives', lambda v: is_int(v) and v >= 1, 'a positive integer')
     check('eval_split', lambda v: isinstance(v, str), "a split name such as 'eval'")
     check('final_splits', lambda v: isinstance(v, (tuple, list)) and all(
         isinstance(x, str) for x in v), "a tuple of split names such as ('eval', 'test')")
@@ -375,6 +385,12 @@ class Trainer:
 
   def _record_eval(self, split, writer_cache):
     record = self.evaluate(split)
+    c = self.config
+    if self.model.has_latents and c.information_examples and self.is_chief:
+      record.update(information.quick_information(
+          self.model, self.problem, split, self.eval_batch_size,
+          max_examples=c.information_examples, num_negatives=c.information_negatives,
+          seed=self.seed))
     if self.is_chief:
       run_dir.append_jsonl(os.path.join(self.output_dir, run_dir.METRICS_FILE), record)
     with self._summary_writer(writer_cache, split).as_default(step=record['step']):

@@ -79,6 +79,15 @@ def test_cached_equals_naive_grey_full_cross_attention_and_temperature():
   assert images.shape == (2, 4, 5, 1)
 
 
+def test_cached_equals_naive_with_latents_in_the_gated_blocks():
+  model = _perturb(delta_vae_image.DeltaVaeImage(
+      _Images((5, 4, 3)), latent_in_blocks=True, **TINY))
+  z = model.prior().sample(2, seed=tf.constant([8, 9]))
+  images, params = _check_equal(model, z)
+  full = model.decoder_output(tf.cast(images, tf.float32) / 127.5 - 1., z)
+  np.testing.assert_allclose(params, full.numpy(), atol=2e-5)
+
+
 def test_cached_equals_naive_ar_image():
   model = _perturb(ar_image.ArImage(
       _Images((5, 4, 3)), num_decoder_layers=3, decoder_hidden=8, decoder_filter=16,

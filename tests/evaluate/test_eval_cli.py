@@ -1,5 +1,6 @@
 """t2t-delta-eval end to end on a tiny trained run (VLAE with an IAF posterior)."""
 
+import hashlib
 import json
 import os
 import re
@@ -32,10 +33,30 @@ def test_vlae_with_iaf_trains_end_to_end_and_evaluates(cli, tmp_path):
   assert [r['split'] for r in records] == ['test']
   for key in ('nelbo', 'rate', 'distortion'):
     assert np.isfinite(records[0][key])
+  # A trainer's checkpoint being written right now: evaluation must not touch it.
+  in_flight = os.path.join(out, 'checkpoints', 'ckpt-31_temp', 'part-00000')
+  os.makedirs(os.path.dirname(in_flight))
+  with open(in_flight, 'w') as f:
+    f.write('partial')
+  before = _snapshot(out)
+  with open(os.path.join(out, 'metrics.jsonl'), 'rb') as f:
+    records_before = f.read()
+  pictures = tmp_path / 'pictures'
+  pictures.mkdir()
   proc = cli('t2t_delta.evaluate.cli', [f'--output_dir={out}', '--splits=test',
                                         '--nll_samples=4', '--nll_chunk=2', '--tsne',
-                                        '--max_examples=24'], check=0)
+                                        f'--tsne_dir={pictures}', '--max_examples=24',
+                                        '--info_negatives=7', '--probe_examples=64'],
+             check=0)
   assert 'NLL-IS' in proc.stdout and 'shape acc' in proc.stdout
+  assert 'swap gain' in proc.stdout and 'probe colour: means' in proc.stdout
+  after = _snapshot(out)
+  # Nothing in the run directory changed except the records appended to metrics.jsonl.
+  assert set(after) == set(before)
+  changed = [name for name in before if before[name] != after[name]]
+  assert changed == ['metrics.jsonl']
+  with open(os.path.join(out, 'metrics.jsonl'), 'rb') as f:
+    assert f.read().startswith(records_before)
   with open(os.path.join(out, 'metrics.jsonl')) as f:
     evaluated = [json.loads(line) for line in f][-1]
   assert evaluated['evaluator'] == 't2t-delta-eval'
@@ -44,7 +65,27 @@ def test_vlae_with_iaf_trains_end_to_end_and_evaluates(cli, tmp_path):
   for factor in ('colour', 'position', 'shape', 'size'):
     assert 0.0 <= evaluated[f'probe_{factor}_accuracy'] <= 1.0
     assert evaluated[f'probe_{factor}_majority'] > 0.0
-  assert os.path.getsize(os.path.join(out, 'tsne_test.png')) > 1000
+  assert os.path.getsize(pictures / 'tsne_test.png') > 1000
+  # The information diagnostics (IAF posterior: the aggregate posterior is evaluated by
+  # encoding the batches again) and the probes' baselines are recorded.
+  assert evaluated['mi_examples'] == 24 and evaluated['contrastive_negatives'] == 7
+  assert evaluated['mi_bits'] <= evaluated['mi_max_bits'] + 1e-9
+  assert evaluated['contrastive_bits'] <= evaluated['contrastive_max_bits'] + 1e-9
+  assert evaluated['latent_units'] == 16 and 0 <= evaluated['active_units'] <= 16
+  for factor in ('colour', 'position', 'shape', 'size'):
+    for suffix in ('_samples', '_untrained', '_untrained_samples'):
+      assert 0.0 <= evaluated[f'probe_{factor}_accuracy{suffix}'] <= 1.0
+
+
+def _snapshot(directory):
+  """{relative path: sha256} of every file under `directory`."""
+  out = {}
+  for root, _, files in os.walk(directory):
+    for name in files:
+      path = os.path.join(root, name)
+      with open(path, 'rb') as f:
+        out[os.path.relpath(path, directory)] = hashlib.sha256(f.read()).hexdigest()
+  return out
 
 
 def test_evaluator_refuses_a_directory_that_is_not_a_run(tmp_path):

@@ -179,10 +179,14 @@ def test_non_causal_encoder_latents_see_all_rows():
   assert np.all(_encoder_row_dependence(model, shape))
 
 
-@pytest.mark.parametrize('structure', ['anti_causal', 'non_causal'])
-def test_decoder_is_causal_for_fixed_z(structure):
+@pytest.mark.parametrize('structure,in_blocks', [('anti_causal', False),
+                                               ('non_causal', False),
+                                               ('anti_causal', True)])
+def test_decoder_is_causal_for_fixed_z(structure, in_blocks):
+  """Pixels see earlier pixels only; latent row t reaches pixel rows >= t
+  (anti-causal encoder), also when z enters the gated blocks row by row."""
   shape = (4, 3, 3)
-  model = _model(shape, encoder_structure=structure)
+  model = _model(shape, encoder_structure=structure, latent_in_blocks=in_blocks)
   n = shape[0] * shape[1]
   z = tf.random.stateless_normal([n, shape[0], model.latent_dim], [3, 3])
   weights = tf.random.stateless_normal(
