@@ -17,6 +17,10 @@ It writes to --out:
                         problem's unit), one marker per family;
 * probe_vs_rate.png     linear-probe accuracy of each label vs rate (with the
                         majority-class baseline);
+* information_vs_rate.png  mutual information I_q(x; z) and the decoder's gain from
+                        z (swap gain, contrastive bound) vs rate, beside the line
+                        information = rate and the zero of a model that ignores its
+                        latents (records of t2t-delta-eval);
 * report.md             a Markdown table (likelihoods in the problem's unit, i.e.
                         bits/dim for images), also printed.
 """
@@ -201,7 +205,40 @@ def markdown_table(runs, title='Rate–distortion'):
             'distortion per example in bits (the paper\'s rate–distortion plots); '
             f'likelihoods in {unit}. NLL-IS: importance-sampled NLL '
             '(t2t-delta-eval --nll_samples).']
+  lines += information_table(runs)
   return '\n'.join(lines) + '\n'
+
+
+def information_table(runs):
+  """Markdown lines: information diagnostics and probe baselines, when recorded."""
+  runs = [run for run in runs if 'mi_bits' in run['record']]
+  if not runs:
+    return []
+  labels = _label_keys(runs)
+  header = (['run', 'rate (bits/ex)', 'MI (bits)', 'swap gain (bits)',
+             'contrastive (bits)', 'active units'] +
+            [f'probe {k}: means / samples / untrained' for k in labels])
+  lines = ['', '## Information', '',
+           '| ' + ' | '.join(header) + ' |',
+           '|---|' + '|'.join('---:' for _ in header[1:]) + '|']
+  for run in runs:
+    r = run['record']
+    probes = [' / '.join(_fmt(r.get(f'probe_{k}_accuracy{suffix}'), '.3f')
+                         for suffix in ('', '_samples', '_untrained'))
+              for k in labels]
+    lines.append('| ' + ' | '.join(
+        [run['name'], _fmt(r.get('rate_bits_per_example'), '.2f'),
+         _fmt(r.get('mi_bits'), '.2f'), _fmt(r.get('swap_gain_bits'), '.2f'),
+         f"{_fmt(r.get('contrastive_bits'), '.2f')} (max "
+         f"{_fmt(r.get('contrastive_max_bits'), '.1f')})",
+         f"{r.get('active_units', '–')}/{r.get('latent_units', '–')}"] + probes) + ' |')
+  lines += ['', 'MI: I_q(x; z) over the evaluated examples (at most log2 N). Swap gain: '
+            'what the decoder gains from its own latent over other examples\' latents; '
+            'contrastive: the InfoNCE lower bound on I(x; z) with the decoder as '
+            'critic. A model that ignores its latents scores 0 on all three. Probes: '
+            'trained encoder on posterior means / on samples / untrained encoder on '
+            'means.']
+  return lines
 
 
 def _pyplot():
@@ -285,6 +322,45 @@ def plot_probe(runs, path, title='Linear probe'):
   return path
 
 
+def plot_information(runs, path, title='Information'):
+  """MI and the decoder's gain vs rate (bits per example), with their baselines."""
+  plt = _pyplot()
+  fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+  measured = [run for run in runs if 'mi_bits' in run['record']]
+  rates = [run['record']['rate_bits_per_example'] for run in measured] or [1.0]
+  for ax, keys, name in ((axes[0], ('mi_bits',), 'mutual information I_q(x; z)'),
+                         (axes[1], ('swap_gain_bits', 'contrastive_bits'),
+                          "decoder's gain from z")):
+    for family, group in _by_family(measured).items():
+      for key in keys:
+        points = [(g['record']['rate_bits_per_example'], g['record'][key])
+                  for g in group if key in g['record']]
+        if points:
+          xs, ys = zip(*points)
+          label = family if len(keys) == 1 else f'{family}: {key[:-5].replace("_", " ")}'
+          ax.scatter(xs, ys, marker=MARKERS.get(family, '.'), s=50, label=label,
+                     facecolors='none' if key == 'contrastive_bits' else None,
+                     edgecolors='C0' if key == 'contrastive_bits' else None)
+    top = max(rates) * 1.05
+    ax.plot([0, top], [0, top], color='grey', linestyle=':', linewidth=1,
+            label='= rate (upper bound)')
+    ax.axhline(0.0, color='grey', linestyle='--', linewidth=1,
+               label='latents ignored (0)')
+    ax.set_xlabel('rate (bits per example)')
+    ax.set_ylabel('bits per example')
+    ax.set_title(name)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize='small')
+  if not measured:
+    axes[0].text(0.5, 0.5, 'no information records\n(run t2t-delta-eval)',
+                 ha='center', va='center', transform=axes[0].transAxes)
+  fig.suptitle(title)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+  return path
+
+
 def write_report(run_dirs, out_dir, split='test', title='Rate–distortion'):
   """Load runs, write the two PNGs and report.md into `out_dir`; returns the paths."""
   if not run_dirs:
@@ -299,6 +375,9 @@ def write_report(run_dirs, out_dir, split='test', title='Rate–distortion'):
           runs, os.path.join(out_dir, 'rate_distortion.png'), title),
       'probe': plot_probe(runs, os.path.join(out_dir, 'probe_vs_rate.png'),
                           f'{title}: linear probe'),
+      'information': plot_information(
+          runs, os.path.join(out_dir, 'information_vs_rate.png'),
+          f'{title}: information'),
   }
   table = markdown_table(runs, title)
   paths['markdown'] = os.path.join(out_dir, 'report.md')

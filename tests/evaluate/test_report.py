@@ -72,6 +72,24 @@ def test_report_writes_pngs_and_markdown(two_runs, tmp_path):
   assert 'Majority-class baseline: shape 0.300' in table
 
 
+def test_report_plots_and_tabulates_information(tmp_path):
+  info = dict(evaluator='t2t-delta-eval', mi_bits=6.5, mi_max_bits=9.0,
+              swap_gain_bits=5.25, contrastive_bits=4.75, contrastive_max_bits=6.0,
+              active_units=12, latent_units=64, probe_colour_accuracy=0.9,
+              probe_colour_accuracy_samples=0.8, probe_colour_accuracy_untrained=0.95,
+              probe_colour_majority=0.17)
+  run = _fake_run(str(tmp_path), 'informative', 'delta_vae_image',
+                  ["delta_vae_image.prior_type = 'ar1'"],
+                  [_record(300, 22.0, 5.0, **info)])
+  paths, table = report.write_report([run], str(tmp_path / 'report'))
+  with open(paths['information'], 'rb') as f:
+    assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+  row = [l for l in table.split('## Information')[1].splitlines()
+         if l.startswith('| informative')][0]
+  for text in ('6.50', '5.25', '4.75 (max 6.0)', '12/64', '0.900 / 0.800 / 0.950'):
+    assert text in row, (text, row)
+
+
 def _report_cli(args):
   # The report needs no TensorFlow: run it as a plain module.
   return subprocess.run([sys.executable, '-m', 't2t_delta.evaluate.report'] + args,
@@ -83,8 +101,8 @@ def test_report_cli(two_runs, tmp_path):
   proc = _report_cli(list(two_runs) + [f'--out={out}'])
   assert proc.returncode == 0, proc.stderr
   assert '| run |' in proc.stdout
-  assert sorted(os.listdir(out)) == ['probe_vs_rate.png', 'rate_distortion.png',
-                                     'report.md']
+  assert sorted(os.listdir(out)) == ['information_vs_rate.png', 'probe_vs_rate.png',
+                                     'rate_distortion.png', 'report.md']
 
 
 def test_report_errors_are_one_line(tmp_path):
