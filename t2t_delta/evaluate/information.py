@@ -8,7 +8,12 @@ All values are in bits per example, over the N evaluated examples of a split:
                         aggregate posterior q(z) = (1/N) Σ_j q(z|x_j) over the evaluated
                         examples (Hoffman & Johnson 2016; the minibatch estimator of He
                         et al. 2019, one z per example). Never above log2 N
-                        (`mi_max_bits`). 0 for a posterior that ignores x.
+                        (`mi_max_bits`). 0 for a posterior that ignores x. For
+                        sequence latents (text) it is I(x; z | L) given the length L:
+                        the aggregate posterior is taken over the examples of the
+                        same length, because where a sentence's latents end (the
+                        prior's continuation begins) tells its length whatever the
+                        encoder does, and no decoder position can read it.
   swap_gain_bits        E[-log p(x|z')] - E[-log p(x|z)], z ~ q(z|x) and z' ~ q(z|x') for
                         K other examples x' of the split: what the decoder gains from
                         its own latent. 0 in expectation when the decoder ignores z.
@@ -70,6 +75,8 @@ class SplitEncoding:
     means: `[N, ...]` posterior means.
     gaussian: `{'loc', 'scale', 'mask', 'continuation'}` each `[N, E]` (float64) when
       q(z|x) is Gaussian over the E latent units (or a `PrefixPosterior`), else None.
+    lengths: `[N]` real steps of each example's latent sequence (a `PrefixPosterior`),
+      or None.
   """
   split: str
   sums: dict
@@ -78,6 +85,7 @@ class SplitEncoding:
   samples: np.ndarray
   means: np.ndarray
   gaussian: dict
+  lengths: np.ndarray = None
 
   @property
   def num_examples(self):
@@ -93,7 +101,8 @@ class SplitEncoding:
         labels={k: v[:n] for k, v in self.labels.items()}, samples=self.samples[:n],
         means=self.means[:n],
         gaussian=None if self.gaussian is None else {
-            k: v[:n] for k, v in self.gaussian.items()})
+            k: v[:n] for k, v in self.gaussian.items()},
+        lengths=None if self.lengths is None else self.lengths[:n])
 
 
 def capped_dataset(problem, split, batch_size, max_examples=None):
@@ -172,6 +181,8 @@ def encode_split(model, problem, split, batch_size, max_examples=None, seed=0,
     gaussian = _gaussian_parameters(posterior, z)
     if gaussian is not None:
       out['gaussian'] = gaussian
+    if isinstance(posterior, distributions.PrefixPosterior):
+      out['lengths'] = tf.reduce_sum(posterior.mask, axis=-1)
     return out
 
   step = tf.function(step, reduce_retracing=True)
@@ -199,7 +210,9 @@ def encode_split(model, problem, split, batch_size, max_examples=None, seed=0,
       split=split, sums=totals if elbo else None,
       rate_per_group=rows.get('rate_per_group'),
       labels={key: np.concatenate(value) for key, value in labels.items() if value},
-      samples=rows['samples'], means=rows['means'], gaussian=gaussian)
+      samples=rows['samples'], means=rows['means'], gaussian=gaussian,
+      lengths=(np.round(rows['lengths']).astype(np.int64) if 'lengths' in rows
+               else None))
 
 
 # ---- mutual information ---------------------------------------------------------------
@@ -253,20 +266,24 @@ def mutual_information(encoding, model=None, problem=None, batch_size=None,
                        max_examples=None, chunk=4096):
   """`{'mi_bits', 'mi_max_bits', 'mi_examples'}` of the split's posterior samples.
 
-  I = (1/N) Σ_i [log q(z_i|x_i) - log (1/N) Σ_j q(z_i|x_j)], z_i ~ q(z|x_i); the own
-  term is part of the average, so the estimate never exceeds log N. Without a
-  Gaussian form the posteriors are rebuilt by encoding the split again (`model`,
-  `problem`, `batch_size` and `max_examples` are then required).
+  I = (1/N) Σ_i [log q(z_i|x_i) - log (1/N_i) Σ_j q(z_i|x_j)], z_i ~ q(z|x_i), with j
+  over all N examples, or over the N_i examples of the same length for sequence
+  latents (`encoding.lengths`; then I is I(x; z | L)). The own term is part of the
+  average, so the estimate never exceeds the mean of log N_i (`mi_max_bits`).
+  Without a Gaussian form the posteriors are rebuilt by encoding the split again
+  (`model`, `problem`, `batch_size` and `max_examples` are then required).
   """
   z = encoding.samples.reshape(encoding.num_examples, -1).astype(np.float64)
   n = len(z)
+  groups = encoding.lengths if encoding.lengths is not None else np.zeros([n], np.int64)
   running = np.full([n], -np.inf)
   own = np.zeros([n])
 
   def absorb(start, block):
     nonlocal running
-    running = np.logaddexp(running, _logsumexp(block, axis=1))
     columns = np.arange(start, start + block.shape[1])
+    same = groups[:, None] == groups[None, columns]
+    running = np.logaddexp(running, _logsumexp(np.where(same, block, -np.inf), axis=1))
     own[columns] = block[columns, columns - start]
 
   if encoding.gaussian is not None:
@@ -279,15 +296,18 @@ def mutual_information(encoding, model=None, problem=None, batch_size=None,
                                               batch_size, max_examples,
                                               encoding.samples):
       absorb(start, block)
-  per_example = own - (running - math.log(n))
+  _, index, counts = np.unique(groups, return_inverse=True, return_counts=True)
+  log_group_size = np.log(counts[index].astype(np.float64))
+  per_example = own - (running - log_group_size)
   return {'mi_bits': float(per_example.mean() / LN2),
-          'mi_max_bits': math.log2(n), 'mi_examples': n}
+          'mi_max_bits': float(log_group_size.mean() / LN2), 'mi_examples': n}
 
 
 def _logsumexp(x, axis):
   top = np.max(x, axis=axis, keepdims=True)
   top = np.where(np.isfinite(top), top, 0.0)
-  return np.squeeze(top, axis) + np.log(np.sum(np.exp(x - top), axis=axis))
+  with np.errstate(divide='ignore'):   # a row of -inf (no example of its group) -> -inf
+    return np.squeeze(top, axis) + np.log(np.sum(np.exp(x - top), axis=axis))
 
 
 # ---- what the decoder uses ------------------------------------------------------------

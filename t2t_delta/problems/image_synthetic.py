@@ -9,6 +9,8 @@ Data are generated deterministically from `seed` (a separate NumPy stream per sp
 first use and cached in the instance; no files are read or written.
 """
 
+import math
+
 import numpy as np
 
 from t2t_delta import registry
@@ -74,6 +76,10 @@ class _SyntheticImages(ImageProblem):
 
   def _generate(self, rng, n):
     raise NotImplementedError
+
+  def factor_entropy_bits(self):
+    """Σ log2(number of values) of the labelled factors (uniform and independent)."""
+    return float(sum(math.log2(len(v)) for v in self.factor_names.values()))
 
 
 @registry.register_problem

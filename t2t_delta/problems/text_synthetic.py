@@ -11,6 +11,7 @@ The vocabulary is fixed in code (a few hundred words): id 0 padding, 1 end of se
 punctuation marks; `decode(encode(s)) == s` for every generated sentence.
 """
 
+import math
 import re
 
 import numpy as np
@@ -194,6 +195,10 @@ class TextSynthetic(TextProblem):
   @property
   def max_length(self):
     return self._max_length
+
+  def factor_entropy_bits(self):
+    """log2(4 topics × 2 tenses) = 3 bits: both uniform and independent."""
+    return float(sum(math.log2(len(v)) for v in self.factor_names.values()))
 
   @property
   def vocab_size(self):

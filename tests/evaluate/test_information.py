@@ -218,3 +218,65 @@ def test_gaussian_pairs_match_the_distributions_log_prob():
                                              params['continuation'], slice(0, 5))
     expected = q.log_prob(tf.reshape(z, [5, 1, 6, 2])).numpy()      # [i, j]
     np.testing.assert_allclose(block, expected, rtol=1e-5, atol=1e-4)
+
+
+class _Sentences(problems_base.TextProblem):
+  """Sentences of 2..7 tokens whose every token is 3 + label (4 labels)."""
+
+  label_keys = ('label',)
+  registered_name = 'information_test_sentences'
+
+  @property
+  def max_length(self):
+    return 8
+
+  @property
+  def vocab_size(self):
+    return 7
+
+  def arrays(self, split):
+    rng = np.random.default_rng({'train': 0, 'eval': 1, 'test': 2}[split])
+    label = rng.integers(0, 4, 512)
+    lengths = rng.integers(2, 8, 512)
+    targets, masks = zip(*(self.pad_ids([3 + l] * (k - 1)) for l, k in
+                           zip(label, lengths)))
+    return {'targets': np.stack(targets), 'mask': np.stack(masks),
+            'label': label.astype(np.int32)}
+
+
+class _SequenceLatents(base.LatentVariableModel):
+  """q(z | x): N(mu, 0.3) on the real steps (mu = label - 1.5, or 0), AR(1) after."""
+
+  def __init__(self, problem, informative):
+    super().__init__(problem)
+    self.informative = informative
+
+  def encode(self, features, training=False, seed=None):
+    mask = tf.cast(features['mask'], tf.float32)
+    label = tf.cast(features['targets'][:, 0] - 3, tf.float32)
+    loc = (label - 1.5)[:, None, None] * tf.ones([1, 8, 2])
+    loc = loc if self.informative else tf.zeros_like(loc)
+    return distributions.PrefixPosterior(loc, 0.3 * tf.ones_like(loc), mask,
+                                         alphas=[0.5, 0.9])
+
+  def __call__(self, features, training, seed):
+    raise NotImplementedError
+
+
+def test_sequence_mi_is_conditional_on_length():
+  """Where a sentence's latents end reveals its length whatever the encoder does; the
+  MI of text latents is I(x; z | L), so an x-ignoring posterior scores 0."""
+  problem = _Sentences()
+  ignoring = information.encode_split(_SequenceLatents(problem, False), problem, 'test',
+                                      64, elbo=False)
+  assert set(ignoring.lengths) == set(range(2, 8))
+  result = information.mutual_information(ignoring)
+  assert abs(result['mi_bits']) < 1e-6
+  assert result['mi_max_bits'] == pytest.approx(np.mean(np.log2(
+      np.bincount(ignoring.lengths)[ignoring.lengths])))
+  informative = information.encode_split(_SequenceLatents(problem, True), problem,
+                                         'test', 64, elbo=False)
+  labels = informative.labels['label']
+  entropy = -sum(p * math.log2(p) for p in np.bincount(labels) / len(labels))
+  assert information.mutual_information(informative)['mi_bits'] == pytest.approx(
+      entropy, rel=0.05)
