@@ -10,7 +10,7 @@ Objectives (select in gin: `train.objective = @beta_vae`, `beta_vae.beta = 0.5`)
 * `beta_vae`       D + β R                                   (Higgins et al.; Alemi et al.)
 * `free_bits`      D + Σ_g max(λ, E_batch[R_g])              (Kingma et al. 2016, eq. 15)
 * `kl_annealing`   D + min(1, step / warmup_steps) R         (Bowman et al. 2015)
-* `target_rate`    D + |R − R*|                              (Alemi et al. 2018)
+* `target_rate`    D + |E_batch[R] − R*|                     (Alemi et al. 2018)
 """
 
 import gin
@@ -70,9 +70,17 @@ def free_bits(out, step, lambda_nats=0.5):
 
 @gin.configurable
 def target_rate(out, step, target_nats=10.0):
-  """D + |R − R*| per example (Alemi et al. 2018): drives the rate towards R*."""
+  """D + |E[R] − R*| (Alemi et al. 2018, §4): drives the *average* rate towards R*.
+
+  The penalty is on the batch-mean rate, as the paper writes it, not on each example's
+  (which would push every example to exactly R* and forbid spending more rate on
+  images that need it). Each example's loss carries the same batch term, so the mean
+  over the batch is exactly D̄ + |R̄ − R*|.
+  """
   del step
-  return out['distortion'] + tf.abs(out['rate'] - target_nats) + _aux(out)
+  rate = out['rate']
+  penalty = tf.abs(tf.reduce_mean(rate) - tf.cast(target_nats, rate.dtype))
+  return out['distortion'] + penalty + _aux(out)
 
 
 OBJECTIVES = {

@@ -97,6 +97,20 @@ def test_target_rate_drives_the_rate_to_the_target():
   assert final == pytest.approx(target, abs=0.1)
 
 
+def test_target_rate_penalises_the_batch_mean_rate():
+  """|E R − R*|, not E|R − R*|: rates spread around the target cost nothing."""
+  out = _out([10.0, 20.0], [5.0, 9.0])
+  np.testing.assert_allclose(objectives.target_rate(out, 0, target_nats=7.0),
+                             [10.0, 20.0])
+  np.testing.assert_allclose(objectives.target_rate(out, 0, target_nats=4.0),
+                             [13.0, 23.0])
+  rate = tf.Variable([5.0, 9.0])
+  with tf.GradientTape() as tape:
+    loss = tf.reduce_mean(objectives.target_rate(_out([0.0, 0.0], rate), 0,
+                                                 target_nats=4.0))
+  np.testing.assert_allclose(tape.gradient(loss, rate), [0.5, 0.5])
+
+
 def test_objectives_are_selected_in_gin():
   config_lib.parse_gin(gin_params=['train.objective = @beta_vae', 'beta_vae.beta = 0.5'])
   try:
