@@ -25,6 +25,7 @@ from t2t_delta.distributions.ar1 import committed_rate_per_dim
 from t2t_delta.distributions.ar1 import first_order_recurrence
 from t2t_delta.distributions.ar1 import linear_alphas
 from t2t_delta.distributions.ar1 import linear_alphas_np
+from t2t_delta.distributions.ar1 import optimal_constant_scale_np
 from t2t_delta.distributions.aux_prior import LSTMPrior
 from t2t_delta.distributions.dmol import DiscretizedLogisticMixture
 from t2t_delta.distributions.dmol import dmol_from_network_output

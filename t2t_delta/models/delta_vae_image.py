@@ -101,17 +101,6 @@ class ImageRowEncoder(tf.Module):
     return self.to_params(rows)
 
 
-def informative_log_scale(alphas):
-  """`[d]` log sigma minimising the AR(1) KL of an x-independent posterior (mu = 0).
-
-  For an interior step the KL's terms in sigma^2 are f(sigma^2 / (1 - a^2)) of its own
-  transition and a^2 sigma^2 / (1 - a^2) of the next one, minimised at
-  sigma^2 = (1 - a^2) / (1 + a^2) (1 for a standard normal prior, a = 0).
-  """
-  a2 = np.square(np.asarray(alphas, np.float64))
-  return 0.5 * np.log((1. - a2) / (1. + a2))
-
-
 @registry.register_model
 class DeltaVaeImage(base.LatentVariableModel):
   """δ-VAE on images: row latents, AR(1) prior, anti-causal encoder, PixelSNAIL decoder.
@@ -139,11 +128,13 @@ class DeltaVaeImage(base.LatentVariableModel):
     latent_in_blocks: also feed each row's latent into every gated block of the
       decoder at its row (row-broadcast, causal in rows; see
       `image_common.ImageDecoder`). The paper conditions through attention only.
+    zero_init_latent_path: start the decoder's paths from z at zero
+      (`image_common.ImageDecoder`).
     posterior_init: 'small' (the posterior head at 0.1 of its Glorot scale: q starts
       near N(0, 1), almost independent of x) or 'informative' (the mean head at
       Glorot scale, so posterior means differ between images from the first step,
       and each dimension's scale at the optimum of its KL for an x-independent mean,
-      sigma^2 = (1 - alpha^2) / (1 + alpha^2); see `informative_log_scale`).
+      sigma^2 = (1 - alpha^2) / (1 + alpha^2); `optimal_constant_scale_np`).
     compute_dtype: 'auto' (bfloat16 on TPU, else float32), 'float32' or 'bfloat16':
       activations of the encoder and decoder networks (variables, posterior, rate
       and the DMOL log-likelihood stay float32).
@@ -158,8 +149,8 @@ class DeltaVaeImage(base.LatentVariableModel):
                alpha_lo=0.5, alpha_hi=0.95, committed_rate_bits=None,
                encoder_structure='anti_causal', prior_type='ar1',
                posterior_type='mean_field', weight_norm=False,
-               latent_in_blocks=False, posterior_init='small', compute_dtype='auto',
-               seed=0, name=None):
+               latent_in_blocks=False, zero_init_latent_path=False,
+               posterior_init='small', compute_dtype='auto', seed=0, name=None):
     super().__init__(problem, name=name)
     model_name = self.registered_name or 'delta_vae_image'
     self.image_shape = image_common.image_shape_of(problem, model_name)
@@ -195,15 +186,16 @@ class DeltaVaeImage(base.LatentVariableModel):
           dropout_rate=dropout_rate, latent_dim=self.latent_dim,
           latent_structure='causal' if encoder_structure == 'anti_causal' else 'full',
           weight_norm=weight_norm, seeds=seeds, latent_in_blocks=latent_in_blocks,
-          name='decoder')
+          zero_init_latent_path=zero_init_latent_path, name='decoder')
       self.aux_prior = distributions.LSTMPrior(height, self.latent_dim, aux_hidden,
                                                seed=seed, name='aux_prior')
     if posterior_init == 'informative' and posterior_type == 'mean_field':
       head = self.encoder.to_params
       d = self.latent_dim
       head.kernel.assign(tf.concat([head.kernel[:, :d] * 10., head.kernel[:, d:]], 1))
-      head.bias.assign(tf.concat([head.bias[:d], tf.constant(
-          informative_log_scale(self._alphas_np), tf.float32)], 0))
+      log_scale = np.log(distributions.optimal_constant_scale_np(self._alphas_np))
+      head.bias.assign(tf.concat([head.bias[:d], tf.constant(log_scale, tf.float32)],
+                                 0))
 
   # ---- configuration ------------------------------------------------------------------
   def _configure_prior(self, model_name, alpha_lo, alpha_hi, committed_rate_bits):

@@ -68,6 +68,7 @@ tfd = tfp.distributions
 
 PRIOR_TYPES = ('ar1', 'standard_normal')
 POSTERIOR_TYPES = ('mean_field', 'independent_delta')
+POSTERIOR_INITS = ('small', 'informative')
 ENCODER_STRUCTURES = ('anti_causal', 'non_causal')
 SCALE_FLOOR = 1e-4
 
@@ -93,6 +94,10 @@ class DeltaVaeText(base.LatentVariableModel):
     posterior_type: 'mean_field', or 'independent_delta' (appendix D: each latent
       dimension's KL to N(0, 1) is at least committed_rate_bits / (max_length * d);
       needs prior_type='standard_normal' and committed_rate_bits).
+    posterior_init: 'small' (the posterior head at 0.1 of its Glorot scale: q starts
+      near N(0, softplus(0)), almost independent of x) or 'informative' (the mean
+      head at Glorot scale and each dimension's scale at the optimum of its KL for
+      an x-independent mean, `distributions.optimal_constant_scale_np`).
     compute_dtype: 'auto' (bfloat16 on TPU, else float32), 'float32' or 'bfloat16'
       activations (variables stay float32).
     seed: int seed of the initial weights.
@@ -102,8 +107,8 @@ class DeltaVaeText(base.LatentVariableModel):
                num_heads=8, dropout_rate=0.1, latent_dim=2, alpha_lo=0.2,
                alpha_hi=0.4, committed_rate_bits=None, aux_hidden=256,
                encoder_structure='anti_causal', prior_type='ar1', encoder_layers=None,
-               posterior_type='mean_field', compute_dtype='auto', seed=0,
-               name=None):
+               posterior_type='mean_field', posterior_init='small',
+               compute_dtype='auto', seed=0, name=None):
     super().__init__(problem, name=name)
     ar_text.check_text_problem(problem, 'delta_vae_text')
     ar_text.check_heads(hidden_size, num_heads)
@@ -116,6 +121,9 @@ class DeltaVaeText(base.LatentVariableModel):
     if posterior_type not in POSTERIOR_TYPES:
       raise UserError(f'delta_vae_text.posterior_type={posterior_type!r}; valid: '
                       f'{", ".join(POSTERIOR_TYPES)}.')
+    if posterior_init not in POSTERIOR_INITS:
+      raise UserError(f'delta_vae_text.posterior_init={posterior_init!r}; valid: '
+                      f'{", ".join(POSTERIOR_INITS)}.')
     if latent_dim < 1:
       raise UserError(f'delta_vae_text.latent_dim must be >= 1, got {latent_dim}.')
     self.vocab_size = int(problem.vocab_size)
@@ -185,6 +193,14 @@ class DeltaVaeText(base.LatentVariableModel):
       self.aux_prior = distributions.LSTMPrior(
           self.max_length, self.latent_dim, aux_hidden, seed=seed, name='aux_prior')
     self._positions = transformer.sinusoidal_positions(self.max_length, hidden_size)
+    if posterior_init == 'informative' and posterior_type == 'mean_field':
+      head, d = self.posterior_head, self.latent_dim
+      alphas = self.alphas_np if self.alphas_np is not None else np.zeros([d])
+      scale = distributions.optimal_constant_scale_np(alphas) - SCALE_FLOOR
+      raw_scale = np.log(np.expm1(scale))                    # softplus^-1
+      head.kernel.assign(tf.concat([head.kernel[:, :d] * 10., head.kernel[:, d:]], 1))
+      head.bias.assign(tf.concat([head.bias[:d], tf.constant(raw_scale, tf.float32)],
+                                 0))
 
   # ---- the three distributions --------------------------------------------------------
   @property

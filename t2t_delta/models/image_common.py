@@ -49,6 +49,11 @@ class ImageDecoder(tf.Module):
     latent_in_blocks: also add each row's latent z_t to the gates of every gated
       block at row t (`PixelSnail` row conditioning; causal in rows). The paper's
       decoder reads z through cross-attention only (False).
+    zero_init_latent_path: start every path from z into the decoder at zero (the
+      gated blocks' condition projections and the cross-attention output
+      projections), so that the initial, random latents add no noise to the
+      decoder and the first gradients on those paths are the correlations of z
+      with what the decoder needs (as zero-initialised conditioning layers do).
     seeds: `core.SeedSequence` for initial values.
 
   Each latent row enters the cross-attention memory as `[z_t, one_hot(t)]`, so that
@@ -58,7 +63,8 @@ class ImageDecoder(tf.Module):
   def __init__(self, image_shape, num_layers, hidden_size, filter_size,
                num_attention_layers, num_heads, num_components, dropout_rate=0.0,
                latent_dim=None, latent_structure='causal', weight_norm=False,
-               seeds=None, latent_in_blocks=False, name=None):
+               seeds=None, latent_in_blocks=False, zero_init_latent_path=False,
+               name=None):
     super().__init__(name=name)
     self.height, self.width, self.channels = image_shape
     self.num_components = int(num_components)
@@ -75,6 +81,16 @@ class ImageDecoder(tf.Module):
         weight_norm=weight_norm, seeds=seeds,
         row_condition_size=latent_dim if self.latent_in_blocks else None,
         name='pixelsnail')
+    if zero_init_latent_path and latent_dim:
+      for variable in self.latent_path_variables():
+        variable.assign(tf.zeros_like(variable))
+
+  def latent_path_variables(self):
+    """The kernels through which z first enters the decoder."""
+    blocks = self.net.vertical_blocks + self.net.horizontal_blocks
+    kernels = [b.condition_proj.kernel for b in blocks if b.condition_proj is not None]
+    return kernels + [block.attention.output.kernel
+                      for block in self.net.cross_attention.values()]
 
   def latent_memory(self, z):
     """z `[B, H, d]` -> cross-attention memory `[B, H, d + H]`."""
