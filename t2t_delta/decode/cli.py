@@ -16,11 +16,9 @@ Modes by modality:
 
 import sys
 
-from absl import app
 from absl import flags
-from absl import logging
 
-from t2t_delta import quiet
+from t2t_delta import cli_common
 from t2t_delta.errors import UserError
 
 MODES = ('sample', 'interpolate', 'complete', 'reconstruct', 'multi_decode', 'daydream')
@@ -52,6 +50,10 @@ flags.DEFINE_integer('batch_size', 16, 'Decoding batch size.')
 flags.DEFINE_integer('seed', 0, 'Random seed of the sampler.')
 flags.DEFINE_multi_string('gin_param', [], 'Gin binding applied on top of the run\'s '
                           'config.gin (repeatable).')
+
+
+TOOL = cli_common.Tool('t2t-delta-decoder', __doc__, anchor_flag='occlude')
+parse_flags = TOOL.parse_flags
 
 
 def _options():
@@ -95,18 +97,11 @@ def run(argv):
   return 0
 
 
-def _main(argv):
-  logging.set_verbosity(logging.WARNING)
-  try:
-    return run(argv)
-  except UserError as e:
-    print(f'error: {str(e).splitlines()[0]}', file=sys.stderr, flush=True)
-    sys.exit(2)
+_main = TOOL.guarded(run)
 
 
 def main():
-  quiet.import_tensorflow_quietly()
-  app.run(_main)
+  TOOL.run(_main)
 
 
 if __name__ == '__main__':

@@ -160,7 +160,7 @@ def run(options, problem, model):
   return png, npz
 
 
-def _seed(options, *path):
+def option_seed(options, *path):
   """int32 [2] stateless seed for --seed and a purpose path."""
   seed = tf.constant([0, int(options['seed'])], tf.int32)
   for index in path:
@@ -191,7 +191,7 @@ def decode(model, z, options, seed_path=(), num_images=None):
   for k, rows, count in _batches(num, int(options['batch_size'])):
     images = image_sampler.sample_cached(
         model, None if z is None else tf.constant(z[rows]),
-        _seed(options, _DECODE, *seed_path, k),
+        option_seed(options, _DECODE, *seed_path, k),
         temperature=float(options['temperature']), batch_size=len(rows))
     out.append(images.numpy()[:count])
   return np.concatenate(out, axis=0)
@@ -199,7 +199,7 @@ def decode(model, z, options, seed_path=(), num_images=None):
 
 def prior_sample(model, num, options, *path):
   """float32 `[num, ...]` latents from --prior."""
-  seed = _seed(options, _PRIOR, *path)
+  seed = option_seed(options, _PRIOR, *path)
   if options.get('prior') == 'aux':
     z = model.aux_prior.sample(num, seed)
   else:
@@ -217,7 +217,7 @@ def _encode_in_batches(model, images, options, fn):
 def posterior_sample(model, images, options, *path):
   """One z ~ q(z | x) per uint8 image `[N, H, W, C]`."""
   def fn(batch, rows):
-    seed = _seed(options, _POSTERIOR, *path, int(rows[0]))
+    seed = option_seed(options, _POSTERIOR, *path, int(rows[0]))
     return model.encode({'image': batch}, training=False, seed=seed).sample(seed=seed)
   return _encode_in_batches(model, images, options, fn)
 

@@ -360,12 +360,26 @@ def _complete(options, problem, model):
   return _generate(options, problem, model, num_rows, inputs)
 
 
-def _prior_alphas(model):
+def prior_alphas(model):
   """[d] AR(1) coefficients of the model's prior (zeros: independent N(0, 1) steps)."""
   alphas = getattr(model, 'alphas', None)
   if alphas is None:
     return np.zeros([int(model.latent_dim)], np.float32)
   return np.asarray(alphas, np.float32)
+
+
+def reconstruction_latents(model, targets, mask, encoder_seed, sample_seed, tail_seed):
+  """z [B, T, d] float32 to decode sentences `targets` [B, T] (`mask` [B, T]) again.
+
+  One posterior sample z ~ q(z|x) over each sentence's tokens; the steps after a
+  sentence's length continue with the prior (`continue_with_prior`).
+  """
+  features = {'targets': tf.constant(targets), 'mask': tf.constant(mask)}
+  posterior = model.encode(features, training=False, seed=encoder_seed)
+  z = posterior.sample(seed=sample_seed).numpy()
+  eps = tf.random.stateless_normal(z.shape, tail_seed).numpy()
+  lengths = np.asarray(mask).sum(axis=1).astype(np.int64)
+  return continue_with_prior(z, lengths, prior_alphas(model), eps)
 
 
 def continue_with_prior(z, lengths, alphas, eps):
@@ -390,19 +404,14 @@ def _reconstruct(options, problem, model):
   mask = np.zeros([len(sentences), width], np.float32)
   for i, (_, _, ids) in enumerate(sentences):
     targets[i], mask[i] = problem.pad_ids(ids)
-  lengths = mask.sum(axis=1).astype(np.int64)
-  alphas = _prior_alphas(model)
   num_rows = len(sentences) * copies
   sentence_of_row = np.arange(num_rows) // copies
 
   def inputs(k, rows):
     s = sentence_of_row[rows]
-    features = {'targets': tf.constant(targets[s]), 'mask': tf.constant(mask[s])}
-    posterior = model.encode(features, training=False,
-                             seed=_seed(options, _POSTERIOR, k, 0))
-    z = posterior.sample(seed=_seed(options, _POSTERIOR, k, 1)).numpy()
-    eps = tf.random.stateless_normal(z.shape, _seed(options, _TAIL, k)).numpy()
-    return {'z': tf.constant(continue_with_prior(z, lengths[s], alphas, eps))}
+    return {'z': tf.constant(reconstruction_latents(
+        model, targets[s], mask[s], _seed(options, _POSTERIOR, k, 0),
+        _seed(options, _POSTERIOR, k, 1), _seed(options, _TAIL, k)))}
 
   texts = _generate(options, problem, model, num_rows, inputs)
   inputs_text = [_render(problem, targets[s]) for s in sentence_of_row]

@@ -18,13 +18,9 @@ Records are appended to the run's metrics.jsonl (with `"evaluator": "t2t-delta-e
 and printed as a table. Exit status: 0 done, 2 bad input.
 """
 
-import sys
-
-from absl import app
 from absl import flags
-from absl import logging
 
-from t2t_delta import quiet
+from t2t_delta import cli_common
 from t2t_delta.errors import UserError
 
 FLAGS = flags.FLAGS
@@ -55,9 +51,8 @@ flags.DEFINE_enum('strategy', 'cpu', ('auto', 'cpu', 'mirrored', 'tpu'),
                   'Strategy for the whole-split ELBO pass.')
 
 
-def _fail(message, status=2):
-  print(f'error: {message}', file=sys.stderr, flush=True)
-  sys.exit(status)
+TOOL = cli_common.Tool('t2t-delta-eval', __doc__, anchor_flag='nll_samples')
+parse_flags = TOOL.parse_flags
 
 
 def _probe_examples():
@@ -67,8 +62,7 @@ def _probe_examples():
 
 
 def run(argv):
-  if len(argv) > 1:
-    raise UserError(f'unexpected arguments {argv[1:]}; flags look like --name=value.')
+  del argv
   if not FLAGS.output_dir:
     raise UserError('missing --output_dir (the run directory to evaluate).')
   if FLAGS.nll_samples < 0:
@@ -91,17 +85,11 @@ def run(argv):
   return 0
 
 
-def _main(argv):
-  logging.set_verbosity(logging.WARNING)
-  try:
-    return run(argv)
-  except UserError as e:
-    _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+_main = TOOL.guarded(run)
 
 
 def main():
-  quiet.import_tensorflow_quietly()
-  app.run(_main)
+  TOOL.run(_main)
 
 
 if __name__ == '__main__':

@@ -70,6 +70,13 @@ class Problem:
         raise UserError(f'problem {self.registered_name!r} has no {split} examples; '
                         'check --data_dir.')
 
+  def data_info(self):
+    """What data a run used, for its run.json: examples per split (None: unknown).
+
+    TFDS problems add the dataset's name, version and directory (see `tfds_image`).
+    """
+    return {'num_examples': {split: self.num_examples(split) for split in SPLITS}}
+
   # ---- units --------------------------------------------------------------------------
   @property
   def unit(self):

@@ -41,6 +41,16 @@ def tfds_builder(problem_name, dataset, data_dir, build_hint=None):
   return builder
 
 
+def tfds_description(builder):
+  """{'tfds_name', 'tfds_version', 'tfds_data_dir'} of a prepared TFDS builder.
+
+  Recorded in run.json: the same TFDS name can hold other data in another version
+  (e.g. `imagenet_resized/32x32` is not the original 32x32 ImageNet; see the README).
+  """
+  return {'tfds_name': builder.info.full_name.rsplit('/', 1)[0],
+          'tfds_version': str(builder.version), 'tfds_data_dir': os.fspath(builder.data_dir)}
+
+
 def _read_config():
   return tfds.ReadConfig(shuffle_seed=0, interleave_cycle_length=1,
                          try_autocache=False)
@@ -74,6 +84,9 @@ class _TfdsImageProblem(ImageProblem):
 
   def tfds_split(self, split):
     return self.SPLITS[self._check_split(split)]
+
+  def data_info(self):
+    return dict(tfds_description(self.builder), **super().data_info())
 
   def validate(self):
     builder = self.builder

@@ -14,15 +14,13 @@ Checkpoints are written every `train.checkpoint_every_steps` steps or
 `train.keep_checkpoint_max` are kept. See docs/errors.md for every error message.
 """
 
-import re
 import signal
 import sys
 
-from absl import app
 from absl import flags
 from absl import logging
 
-from t2t_delta import quiet
+from t2t_delta import cli_common
 from t2t_delta.errors import UserError
 
 SCHEDULES = ('train', 'train_and_evaluate', 'evaluate')
@@ -60,28 +58,8 @@ flags.DEFINE_integer('seed', 0, 'Random seed: initialisation, data order, dropou
 flags.DEFINE_bool('registry_help', False, 'List registered problems and models, then exit.')
 
 
-def _fail(message, status=2):
-  message = ' '.join(str(message).split())   # always exactly one line
-  print(f'error: {message}', file=sys.stderr, flush=True)
-  sys.exit(status)
-
-
-def parse_flags(argv):
-  """absl flag parsing with a one-line error (exit 2) for an unknown or bad flag."""
-  try:
-    return FLAGS(argv)
-  except flags.Error as e:
-    text = ' '.join(str(e).split())
-    unknown = re.match(r"Unknown command line flag '([^']*)'(?:\. Did you mean: (.*?) \?)?",
-                       text)
-    if unknown:
-      hint = (f" did you mean --{unknown.group(2).split(',')[0].strip()}?"
-              if unknown.group(2) else '')
-      text = f'unknown flag --{unknown.group(1)};{hint}'
-    else:
-      text = re.sub(r'invalid literal for int\(\) with base 10: .*', 'expected an integer',
-                    text).rstrip('.') + ';'
-    _fail(f'{text} see --help.')
+TOOL = cli_common.Tool('t2t-delta-trainer', __doc__, anchor_flag='problem')
+parse_flags = TOOL.parse_flags
 
 
 class _Interrupted(BaseException):
@@ -131,9 +109,9 @@ def _main(argv):
     try:
       return run(argv)
     except UserError as e:
-      _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+      cli_common.fail(cli_common.first_line(e))
     except NonFiniteError as e:
-      _fail(str(e), status=3)
+      cli_common.fail(e, status=3)
   except (_Interrupted, KeyboardInterrupt) as e:
     signum = getattr(e, 'signum', signal.SIGINT)
     print(f'{signal.Signals(signum).name} received before training started; nothing to '
@@ -145,8 +123,7 @@ def _main(argv):
 
 
 def main():
-  quiet.import_tensorflow_quietly()
-  app.run(_main, flags_parser=parse_flags)
+  TOOL.run(_main)
 
 
 if __name__ == '__main__':

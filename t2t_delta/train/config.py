@@ -292,5 +292,6 @@ class RunSetup:
           'problem': self.problem_name, 'model': self.model_name,
           'data_dir': self.data_dir, 'seed': self.seed,
           'gin_files': getattr(self, 'gin_files', []),
-          'gin_params': getattr(self, 'gin_params', [])})
+          'gin_params': getattr(self, 'gin_params', []),
+          'data': self.problem.data_info()})
     return self._trainer

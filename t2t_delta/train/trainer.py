@@ -26,11 +26,13 @@ import tempfile
 import time
 
 import gin
+import numpy as np
 import tensorflow as tf
 
 from t2t_delta import objectives as objectives_lib
 from t2t_delta.errors import UserError
-from t2t_delta.train import inputs, metrics, run_dir, schedules, strategies
+from t2t_delta.train import inputs, metrics, progress, run_dir, schedules, strategies
+from t2t_delta.train import summaries
 from t2t_delta.train.optimizer import Adam
 
 
@@ -151,12 +153,14 @@ class Trainer:
     self.strategy = strategy
     self.seed = int(seed)
     self.config = config or TrainConfig()
+    self.summary_config = summaries.SummaryConfig()
     self.run_info = run_info or {}
     self.is_chief = strategies.is_chief(strategy)
     self._worker_checkpoint_dir = None if self.is_chief else tempfile.mkdtemp(
         prefix='t2t_delta_worker_checkpoints_')
     c = self.config
     c.validate()
+    self.summary_config.validate()
     replicas = strategy.num_replicas_in_sync
     if c.batch_size % replicas:
       raise UserError(f'train.batch_size={c.batch_size} is not divisible by the '
@@ -170,6 +174,7 @@ class Trainer:
         raise UserError(f"unknown split {split!r} in train.eval_split/final_splits; "
                         "valid: 'train', 'eval', 'test'.")
     model_name = getattr(model_cls, 'registered_name', model_cls.__name__)
+    self.model_name = model_name
     with strategy.scope():
       try:
         self.model = model_cls(problem)
@@ -192,6 +197,7 @@ class Trainer:
     self.manager = self._make_manager()
     self._train_loop = None
     self._eval_step = None
+    self._pictures_step = None   # the step whose eval pictures/texts were written
 
   # ---- state ----------------------------------------------------------------------------
   @property
@@ -266,6 +272,20 @@ class Trainer:
            f'checkpoint(s) {", ".join(sorted(os.path.basename(p) for p in rejected))}.')
     return restored
 
+  def startup_line(self, restored, evaluating=False):
+    """The first line of a training or evaluation invocation (see `progress`)."""
+    if evaluating:
+      state = f'evaluating step {self.step}'
+    elif restored:
+      state = f'resuming from {restored} at step {self.step} of {self.config.steps}'
+    else:
+      state = f'fresh start, {self.config.steps} steps'
+    device = type(self.strategy).__name__.replace('Strategy', '')
+    return progress.startup_line(
+        self.problem.registered_name, self.model_name,
+        sum(int(np.prod(v.shape)) for v in self.variables),
+        self.strategy.num_replicas_in_sync, device, self.output_dir, state)
+
   def save(self):
     """Checkpoint at the current step (every worker must call it); returns its path."""
     path = self.manager.save(checkpoint_number=self.step)
@@ -326,11 +346,14 @@ class Trainer:
 
     @tf.function
     def train_loop(iterator, num_steps):
+      """Runs `num_steps` steps; returns the sums over them and the last step's flags."""
       sums, flags = self._reduce(*strategy.run(self._replica_step, (next(iterator),)))
       for _ in tf.range(num_steps - 1):
         if stop_on_nonfinite and tf.reduce_max(list(flags.values())) > 0.0:
           break
-        sums, flags = self._reduce(*strategy.run(self._replica_step, (next(iterator),)))
+        step_sums, flags = self._reduce(*strategy.run(self._replica_step,
+                                                      (next(iterator),)))
+        sums = {k: sums[k] + step_sums[k] for k in sums}
       return sums, flags
 
     return train_loop
@@ -344,26 +367,36 @@ class Trainer:
   def _build_eval_step(self):
     def replica_eval(features):
       out = self.model(features, training=False, seed=tf.constant([0, 0], tf.int32))
-      return metrics.batch_sums(self.problem, features, out)
+      return metrics.batch_sums(self.problem, features, out), metrics.group_sums(
+          features, out)
 
     @tf.function
     def eval_step(features):
-      sums = self.strategy.run(replica_eval, (features,))
-      return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
-              for k, v in sums.items()}
+      sums, groups = self.strategy.run(replica_eval, (features,))
+      reduce = lambda v: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+      return ({k: reduce(v) for k, v in sums.items()},
+              {k: reduce(v) for k, v in groups.items()})
 
     return eval_step
 
   # ---- public API ---------------------------------------------------------------------
   def evaluate(self, split):
     """Whole-split metrics record (also appended to metrics.jsonl by the caller)."""
+    return self._evaluate(split)[0]
+
+  def _evaluate(self, split):
+    """(record, KL per latent dimension [G] in nats per example, or None)."""
     if self._eval_step is None:
       self._eval_step = self._build_eval_step()
     dataset = self.strategy.distribute_datasets_from_function(
         lambda ctx: inputs.eval_dataset(self.problem, split, self.eval_batch_size, ctx))
-    totals = {}
+    totals, per_group = {}, None
     for features in dataset:
-      metrics.add(totals, metrics.to_numpy(self._eval_step(features)))
+      sums, groups = self._eval_step(features)
+      metrics.add(totals, metrics.to_numpy(sums))
+      if 'rate_per_group' in groups:
+        value = np.asarray(groups['rate_per_group'], np.float64)
+        per_group = value if per_group is None else per_group + value
     if not totals:
       raise UserError(f'the {split} split of {self.problem.registered_name} is empty.')
     record = metrics.summarize(self.problem, totals, self.step, split)
@@ -371,18 +404,32 @@ class Trainer:
       delta = self.model.committed_rate()
       record['committed_rate'] = self.problem.nats_to_unit(
           delta * totals['count'], totals['units'])
-    return record
+    if per_group is not None:
+      per_group = per_group / max(totals['count'], 1e-12)
+    return record, per_group
 
-  def _record_eval(self, split, writer_cache):
-    record = self.evaluate(split)
+  def _record_eval(self, split, writer_cache, final=False):
+    record, kl_per_dim = self._evaluate(split)
     if self.is_chief:
       run_dir.append_jsonl(os.path.join(self.output_dir, run_dir.METRICS_FILE), record)
-    with self._summary_writer(writer_cache, split).as_default(step=record['step']):
+    _log(metrics.format_record(record))
+    step = record['step']
+    with self._summary_writer(writer_cache, split).as_default(step=step):
       for key, value in record.items():
         if isinstance(value, float):
           tf.summary.scalar(key, value)
-    _log(metrics.format_record(record))
+      if self.is_chief:
+        pictures = (self._pictures_step != step and self._pictures_supported() and
+                    self.summary_config.pictures_due(step, final))
+        if pictures:
+          self._pictures_step = step
+        summaries.write_eval(self.summary_config, self.model, self.problem, split, step,
+                             kl_per_dim, self.seed, pictures=pictures)
     return record
+
+  def _pictures_supported(self):
+    """Samples are decoded on the host, outside the strategy: not from TPU variables."""
+    return not isinstance(self.strategy, tf.distribute.TPUStrategy)
 
   def train(self, evaluate=True):
     """Train to `config.steps` (resuming), evaluating and checkpointing on the way.
@@ -408,8 +455,7 @@ class Trainer:
            'run was killed while writing it).')
     restored = self.restore()
     start = self.step
-    if restored:
-      _log(f'Resumed from {restored} at step {start}.')
+    _log(self.startup_line(restored))
     if self._train_loop is None:
       self._train_loop = self._build_train_loop()
     dataset = self.strategy.distribute_datasets_from_function(
@@ -418,7 +464,7 @@ class Trainer:
     writers = {}
     train_writer = self._summary_writer(writers, 'train')
     last_save_time = time.time()
-    last_log_time, last_log_step = time.time(), start
+    log = progress.Progress(self.problem, start, c.steps)
     skipped_at_start = skipped_before = int(self.optimizer.skipped.numpy())
     config_written = False   # rewritten once per invocation, after its first step
 
@@ -447,6 +493,7 @@ class Trainer:
       sums = metrics.to_numpy(sums)
       flags = {k: float(v) for k, v in flags.items()}
       step = self.step
+      log.add(sums, step)
       if c.nonfinite == 'stop' and max(flags.values()) > 0.0:
         raise NonFiniteError(
             f'non-finite {_describe_nonfinite(flags)} at step {step}; training stopped '
@@ -466,22 +513,17 @@ class Trainer:
                              gin.operative_config_str())
         config_written = True
       if c.log_every and (step % c.log_every == 0 or step == c.steps):
-        now = time.time()
-        rate = (step - last_log_step) / max(now - last_log_time, 1e-9)
-        last_log_time, last_log_step = now, step
-        count = max(sums['count'], 1.0)
         lr = float(self.optimizer.learning_rate_fn(step))
-        _log(f'step {step}/{c.steps}  {rate:.2f} steps/s  '
-             f'loss {sums["loss"] / count:.4f}  '
-             f'distortion {sums["distortion"] / count:.4f}  '
-             f'rate {sums["rate"] / count:.6f} nats/example  lr {lr:.3g}')
+        line, record = log.line(step, lr)
+        _log(line)
         with train_writer.as_default(step=step):
-          record = metrics.summarize(self.problem, sums, step, 'train')
           for key in ('nelbo', 'rate', 'distortion'):
             tf.summary.scalar(key, record[key])
           tf.summary.scalar('learning_rate', lr)
       if evaluate and c.eval_every and step % c.eval_every == 0 and step < c.steps:
+        eval_started = time.time()
         self._record_eval(c.eval_split, writers)
+        log.pause(time.time() - eval_started)
       if (c.checkpoint_every_steps and step % c.checkpoint_every_steps == 0) or (
           time.time() - last_save_time > c.checkpoint_every_secs) or step == c.steps:
         self.save()
@@ -500,7 +542,7 @@ class Trainer:
     if evaluate:
       for split in c.final_splits:
         stop_if_signalled(self.step, save=False)
-        records.append(self._record_eval(split, writers))
+        records.append(self._record_eval(split, writers, final=True))
     for writer in writers.values():
       writer.flush()
     return records
@@ -509,8 +551,9 @@ class Trainer:
     if not self.restore():
       raise UserError(f'no checkpoint in {run_dir.checkpoint_dir(self.output_dir)}; '
                       'train first (same --output_dir) or point --output_dir at a run.')
+    _log(self.startup_line(None, evaluating=True))
     writers = {}
-    return [self._record_eval(split, writers) for split in splits]
+    return [self._record_eval(split, writers, final=True) for split in splits]
 
 
 def _checkpoint_step(path):

@@ -54,7 +54,7 @@ def test_train_resume_continues_step_count(cli, tmp_path):
   assert test_line['nelbo'] == pytest.approx(test_line['rate'] + test_line['distortion'])
   assert os.path.exists(os.path.join(out, 'config.gin'))
   second = cli(TRAINER, base + ['--train_steps=9'], check=0)
-  assert 'Resumed from' in second.stdout and 'at step 6' in second.stdout
+  assert 'resuming from' in second.stdout and 'at step 6 of 9' in second.stdout
   steps = sorted(_losses(second.stdout))
   assert steps == [7, 8, 9], second.stdout
   # Rerunning a finished command trains no further and keeps the step.
