@@ -27,6 +27,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from t2t_delta import errors
 from t2t_delta.errors import UserError
 
 HELP_ARGS = ('-h', '-?', '--help', '-help', '--helpshort', '-helpshort')
@@ -48,6 +49,16 @@ def first_line(error):
   """The first non-blank line of an exception's message (or its type name)."""
   lines = [line.strip() for line in str(error).splitlines() if line.strip()]
   return lines[0] if lines else type(error).__name__
+
+
+def write_failure_message(error, advice):
+  """'cannot write FILE (no space left on device); <advice>' for a disk or permission
+  failure to write, else None."""
+  reason = errors.write_failure(error)
+  if reason is None:
+    return None
+  where = getattr(error, 'filename', None)
+  return f'cannot write{f" {where}" if where else ""} ({reason}); {advice}'
 
 
 def _value_hint(flag):
@@ -141,13 +152,20 @@ class Tool:
 
   # ---- running --------------------------------------------------------------------------
   def guarded(self, run):
-    """`run(argv)` with absl logging at WARNING and a UserError as one error line."""
+    """`run(argv)` with absl logging at WARNING; a UserError, or a failure to write
+    (full disk, read-only output), is one error line."""
     def main(argv):
       logging.set_verbosity(logging.WARNING)
       try:
         return run(argv)
       except UserError as e:
         fail(first_line(e))
+      except Exception as e:  # pylint: disable=broad-except
+        message = write_failure_message(e, 'free disk space or choose another output '
+                                        'path, then rerun.')
+        if message is None:
+          raise
+        fail(message)
     return main
 
   def run(self, main):

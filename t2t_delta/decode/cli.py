@@ -14,6 +14,7 @@ Modes by modality:
   image: sample, multi_decode, daydream, reconstruct, interpolate
 """
 
+import math
 import sys
 
 from absl import flags
@@ -57,14 +58,14 @@ parse_flags = TOOL.parse_flags
 
 
 def _options():
-  if FLAGS.temperature <= 0:
-    raise UserError(f'--temperature={FLAGS.temperature} must be > 0.')
+  if not 0 < FLAGS.temperature < math.inf:
+    raise UserError(f'--temperature={FLAGS.temperature} must be finite and > 0.')
   for name in ('num_samples', 'num_steps', 'batch_size'):
     if getattr(FLAGS, name) < 1:
       raise UserError(f'--{name}={getattr(FLAGS, name)} must be >= 1.')
   return {name: getattr(FLAGS, name) for name in (
-      'mode', 'prior', 'num_samples', 'num_steps', 'dim', 'from_file', 'to_file',
-      'temperature', 'max_length', 'occlude', 'split', 'batch_size', 'seed')}
+      'output_dir', 'mode', 'prior', 'num_samples', 'num_steps', 'dim', 'from_file',
+      'to_file', 'temperature', 'max_length', 'occlude', 'split', 'batch_size', 'seed')}
 
 
 def _modes_for(modality):

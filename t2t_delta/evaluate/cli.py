@@ -67,6 +67,11 @@ def run(argv):
     raise UserError('missing --output_dir (the run directory to evaluate).')
   if FLAGS.nll_samples < 0:
     raise UserError(f'--nll_samples must be >= 0, got {FLAGS.nll_samples}.')
+  for name, low in (('batch_size', 1), ('nll_chunk', 1), ('max_examples', 1),
+                    ('probe_examples', 0)):
+    value = getattr(FLAGS, name)
+    if value is not None and value < low:
+      raise UserError(f'--{name}={value} must be >= {low} (omit it for the default).')
   from t2t_delta.evaluate import evaluator  # pylint: disable=g-import-not-at-top
   from t2t_delta.problems import base  # pylint: disable=g-import-not-at-top
   bad = [s for s in FLAGS.splits if s not in base.SPLITS]

@@ -25,11 +25,11 @@ import json
 import math
 import os
 import re
-import sys
 
 from absl import flags
 
 from t2t_delta import cli_common
+from t2t_delta import errors
 from t2t_delta.errors import UserError
 from t2t_delta.train import run_dir  # no TensorFlow import
 
@@ -315,6 +315,7 @@ parse_flags = TOOL.parse_flags
 def run(argv):
   if not FLAGS.out:
     raise UserError('missing --out (directory for the plots and report.md).')
+  errors.check_output_path('--out', FLAGS.out, kind='dir')
   paths, table = write_report(argv[1:], FLAGS.out, FLAGS.split, FLAGS.title)
   print(table)
   print('Wrote ' + ', '.join(paths.values()))

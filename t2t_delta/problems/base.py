@@ -14,6 +14,7 @@ Two kinds of problem:
 """
 
 import math
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -21,6 +22,23 @@ import tensorflow as tf
 from t2t_delta.errors import UserError
 
 SPLITS = ('train', 'eval', 'test')
+
+
+def existing_dir(problem_name, path, help_text):
+  """`path` if it is a directory, else a UserError saying what it is instead."""
+  if os.path.isdir(path):
+    return path
+  what = 'is a file, not a directory' if os.path.exists(path) else 'does not exist'
+  raise UserError(f'{problem_name}: data directory {path} {what}; pass --data_dir=DIR '
+                  f'and {help_text}.')
+
+
+def existing_file(problem_name, path, help_text):
+  """`path` if it is a file, else a UserError saying what it is instead."""
+  if os.path.isfile(path):
+    return path
+  what = 'is a directory, not a file' if os.path.isdir(path) else 'does not exist'
+  raise UserError(f'{problem_name}: {path} {what}; {help_text}.')
 
 
 class Problem:

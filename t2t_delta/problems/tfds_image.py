@@ -26,7 +26,9 @@ def tfds_builder(problem_name, dataset, data_dir, build_hint=None):
   hint = build_hint or (f'on a machine with internet run `tfds build {dataset} '
                         '--data_dir=DIR`, copy DIR here and pass --data_dir=DIR')
   if data_dir is not None and not os.path.isdir(os.fspath(data_dir)):
-    raise UserError(f'{problem_name}: --data_dir {data_dir} does not exist; {hint}.')
+    what = ('is a file, not a directory' if os.path.exists(os.fspath(data_dir))
+            else 'does not exist')
+    raise UserError(f'{problem_name}: --data_dir {data_dir} {what}; {hint}.')
   try:
     builder = tfds.builder(dataset, data_dir=None if data_dir is None
                            else os.fspath(data_dir))

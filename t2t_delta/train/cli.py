@@ -55,6 +55,10 @@ flags.DEFINE_integer('cpu_devices', 1, 'Split the CPU into this many logical dev
                      '(lets --strategy=mirrored run several replicas on one CPU).')
 flags.DEFINE_integer('seed', 0, 'Random seed: initialisation, data order, dropout and '
                      'sampling are all functions of it (and of the step).')
+flags.DEFINE_bool('check_memory', True, 'Before training, estimate the memory of a step '
+                  '(from the model traced on one example, scaled to the batch) and refuse '
+                  'a run that will not fit in the available memory (CPU only); '
+                  '--nocheck_memory skips the check.')
 flags.DEFINE_bool('registry_help', False, 'List registered problems and models, then exit.')
 
 
@@ -89,10 +93,13 @@ def run(argv):
       raise UserError(f'no checkpoint in {run_dir.checkpoint_dir(FLAGS.output_dir)} to '
                       'evaluate; train first (same --output_dir) or point --output_dir '
                       'at a run.')
-    session.trainer(write_run_info=False).evaluate_splits(
-        session.train_config().final_splits)
+    trainer = session.trainer(write_run_info=False)
+    trainer.check_runnable(memory_check=FLAGS.check_memory)
+    trainer.evaluate_splits(trainer.config.final_splits)
     return 0
-  session.trainer().train(evaluate=FLAGS.schedule == 'train_and_evaluate')
+  trainer = session.trainer()
+  trainer.check_runnable(memory_check=FLAGS.check_memory)
+  trainer.train(evaluate=FLAGS.schedule == 'train_and_evaluate')
   return 0
 
 
@@ -112,6 +119,13 @@ def _main(argv):
       cli_common.fail(cli_common.first_line(e))
     except NonFiniteError as e:
       cli_common.fail(e, status=3)
+    except Exception as e:  # pylint: disable=broad-except
+      message = cli_common.write_failure_message(
+          e, f'free disk space under --output_dir={FLAGS.output_dir} and rerun the same '
+          'command (it resumes from the last checkpoint).')
+      if message is None:
+        raise
+      cli_common.fail(message)
   except (_Interrupted, KeyboardInterrupt) as e:
     signum = getattr(e, 'signum', signal.SIGINT)
     print(f'{signal.Signals(signum).name} received before training started; nothing to '

@@ -17,7 +17,9 @@ gin (all under `train.`): batch_size, steps, eval_every, learning_rate, objectiv
 see `TrainConfig`.
 """
 
+import contextlib
 import dataclasses
+import math
 import os
 import shutil
 import signal
@@ -29,15 +31,27 @@ import gin
 import numpy as np
 import tensorflow as tf
 
+from t2t_delta import errors
 from t2t_delta import objectives as objectives_lib
 from t2t_delta.errors import UserError
-from t2t_delta.train import inputs, metrics, progress, run_dir, schedules, strategies
-from t2t_delta.train import summaries
+from t2t_delta.train import inputs, metrics, preflight, progress, run_dir, run_lock
+from t2t_delta.train import schedules, strategies, summaries
 from t2t_delta.train.optimizer import Adam
 
 
 class NonFiniteError(RuntimeError):
   """Training produced a non-finite loss or gradient."""
+
+
+class _Stopped(Exception):
+  """SIGTERM/SIGINT arrived during an evaluation (raised between batches)."""
+
+  def __init__(self, signum):
+    super().__init__(signum)
+    self.signum = signum
+
+
+STEP_MAX = 2**63 - 1   # the step counter is an int64 variable
 
 
 @gin.configurable('train')
@@ -91,17 +105,19 @@ class TrainConfig:
 
     is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)
     is_num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
-    check('batch_size', lambda v: is_int(v) and v > 0, 'a positive integer')
-    check('eval_batch_size', lambda v: is_int(v) and v >= 0,
+    count = lambda v: is_int(v) and 0 <= v <= STEP_MAX
+    steps = f'at most {STEP_MAX} (the step counter is int64)'
+    check('batch_size', lambda v: is_int(v) and 0 < v <= preflight.INT32_MAX,
+          'a positive integer')
+    check('eval_batch_size', lambda v: is_int(v) and 0 <= v <= preflight.INT32_MAX,
           'a non-negative integer (0: same as batch_size)')
-    check('steps', lambda v: is_int(v) and v >= 0, 'a non-negative integer')
-    check('eval_every', lambda v: is_int(v) and v >= 0,
-          'a non-negative integer (0: only at the end)')
-    check('log_every', lambda v: is_int(v) and v >= 0, 'a non-negative integer')
-    check('steps_per_loop', lambda v: is_int(v) and v > 0, 'a positive integer')
-    check('checkpoint_every_steps', lambda v: is_int(v) and v >= 0,
-          'a non-negative integer (0: no step trigger)')
-    check('checkpoint_every_secs', lambda v: is_num(v) and v > 0,
+    check('steps', count, f'a non-negative integer {steps}')
+    check('eval_every', count, f'a non-negative integer (0: only at the end) {steps}')
+    check('log_every', count, f'a non-negative integer {steps}')
+    check('steps_per_loop', lambda v: count(v) and v > 0, f'a positive integer {steps}')
+    check('checkpoint_every_steps', count,
+          f'a non-negative integer (0: no step trigger) {steps}')
+    check('checkpoint_every_secs', lambda v: is_num(v) and 0 < v < math.inf,
           'a positive number of seconds')
     check('keep_checkpoint_max', lambda v: is_int(v) and v > 0, 'a positive integer')
     check('nonfinite', lambda v: v in ('stop', 'skip'), "'stop' or 'skip'")
@@ -175,6 +191,8 @@ class Trainer:
                         "valid: 'train', 'eval', 'test'.")
     model_name = getattr(model_cls, 'registered_name', model_cls.__name__)
     self.model_name = model_name
+    for configurable in (model_cls, c.objective, c.learning_rate):
+      preflight.check_bindings(configurable)
     with strategy.scope():
       try:
         self.model = model_cls(problem)
@@ -187,7 +205,7 @@ class Trainer:
       self.variables = list(self.model.trainable_variables)
       try:
         self.optimizer = Adam(self.variables, c.learning_rate)
-        float(self.optimizer.learning_rate_fn(tf.constant(1, tf.int64)))
+        _check_learning_rate(self.optimizer.learning_rate_fn, c.steps)
       except UserError:
         raise
       except (ValueError, TypeError, tf.errors.InvalidArgumentError) as e:
@@ -198,6 +216,26 @@ class Trainer:
     self._train_loop = None
     self._eval_step = None
     self._pictures_step = None   # the step whose eval pictures/texts were written
+    self._signals = None         # _SignalFlag while training or evaluating
+
+  def check_runnable(self, memory_check=True):
+    """Trace the model on a dummy batch and estimate the memory of a step (no writes).
+
+    Raises UserError for a configuration the model or TensorFlow rejects while
+    tracing, for tensors beyond int32 indexing, and (with `memory_check`, on CPU)
+    for a batch that will not fit in the available memory.
+    """
+    c, replicas = self.config, self.strategy.num_replicas_in_sync
+    graph = preflight.trace_step(self.model, self.problem, c.objective, self.model_name)
+    describe = preflight.describe_inputs(self.problem, self.model_name)
+    batch = max(c.batch_size, self.eval_batch_size)
+    preflight.check_tensor_sizes(graph, batch, replicas, describe)
+    if memory_check and preflight.on_cpu(self.strategy):
+      preflight.check_memory(graph, self.num_parameters, batch, replicas, describe)
+
+  @property
+  def num_parameters(self):
+    return sum(int(np.prod(v.shape)) for v in self.variables)
 
   # ---- state ----------------------------------------------------------------------------
   @property
@@ -282,13 +320,16 @@ class Trainer:
       state = f'fresh start, {self.config.steps} steps'
     device = type(self.strategy).__name__.replace('Strategy', '')
     return progress.startup_line(
-        self.problem.registered_name, self.model_name,
-        sum(int(np.prod(v.shape)) for v in self.variables),
+        self.problem.registered_name, self.model_name, self.num_parameters,
         self.strategy.num_replicas_in_sync, device, self.output_dir, state)
 
   def save(self):
     """Checkpoint at the current step (every worker must call it); returns its path."""
-    path = self.manager.save(checkpoint_number=self.step)
+    latest = self.manager.latest_checkpoint
+    resume = f'it resumes from {latest}' if latest else 'it starts again'
+    with errors.writing(f'checkpoint {self.manager.directory}/ckpt-{self.step}',
+                        f'free disk space and rerun the same command ({resume}).'):
+      path = self.manager.save(checkpoint_number=self.step)
     if not self.is_chief:
       shutil.rmtree(self._worker_checkpoint_dir, ignore_errors=True)
     return path
@@ -392,6 +433,7 @@ class Trainer:
         lambda ctx: inputs.eval_dataset(self.problem, split, self.eval_batch_size, ctx))
     totals, per_group = {}, None
     for features in dataset:
+      self._check_signal()
       sums, groups = self._eval_step(features)
       metrics.add(totals, metrics.to_numpy(sums))
       if 'rate_per_group' in groups:
@@ -408,10 +450,21 @@ class Trainer:
       per_group = per_group / max(totals['count'], 1e-12)
     return record, per_group
 
+  def _check_signal(self):
+    if self._signals is not None and self._signals.signum is not None:
+      raise _Stopped(self._signals.signum)
+
+  def _resume_advice(self):
+    latest = self.manager.latest_checkpoint
+    return ('free disk space and rerun the same command (it resumes from '
+            f'{latest}).' if latest else 'free disk space and rerun the same command.')
+
   def _record_eval(self, split, writer_cache, final=False):
     record, kl_per_dim = self._evaluate(split)
     if self.is_chief:
-      run_dir.append_jsonl(os.path.join(self.output_dir, run_dir.METRICS_FILE), record)
+      path = os.path.join(self.output_dir, run_dir.METRICS_FILE)
+      with errors.writing(path, self._resume_advice()):
+        run_dir.append_jsonl(path, record)
     _log(metrics.format_record(record))
     step = record['step']
     with self._summary_writer(writer_cache, split).as_default(step=step):
@@ -425,6 +478,7 @@ class Trainer:
           self._pictures_step = step
         summaries.write_eval(self.summary_config, self.model, self.problem, split, step,
                              kl_per_dim, self.seed, pictures=pictures)
+    self._check_signal()
     return record
 
   def _pictures_supported(self):
@@ -443,11 +497,54 @@ class Trainer:
     checkpoint. A hard kill in between therefore repeats the evaluation on resume (a
     duplicate record with the same values) rather than losing it.
     """
-    with _SignalFlag() as flag:
-      records = self._train(evaluate, flag)
-    return records
+    with _SignalFlag() as flag, self._locked() as lock:
+      self._signals = flag
+      try:
+        return self._train(evaluate, flag, lock)
+      finally:
+        self._signals = None
 
-  def _train(self, evaluate, flag):
+  @contextlib.contextmanager
+  def _locked(self):
+    """The run directory's lock (chief only; other workers write nothing there)."""
+    if not self.is_chief:
+      yield None
+      return
+    lock = run_lock.RunLock(self.output_dir).acquire()
+    try:
+      yield lock
+    finally:
+      lock.release()
+
+  def _first_step_error(self, error):
+    """A one-line UserError for an error of the first compiled step, or None."""
+    where = (f'the first training step of {self.model_name} on '
+             f'{self.problem.registered_name} failed')
+    original = preflight.user_error_from_trace(error)
+    if original is not None:
+      return UserError(f'{where}: {original}; check the {self.model_name}.* and train.* '
+                       'gin bindings.')
+    if isinstance(error, UserError):
+      return error
+    if isinstance(error, tf.errors.ResourceExhaustedError):
+      return UserError(f'{where}: out of memory ({_first_line(error)}); lower '
+                       'train.batch_size or use smaller inputs or a smaller model.')
+    if isinstance(error, (ValueError, TypeError, tf.errors.OpError)):
+      return UserError(f'{where}: {_first_line(error)}; check the {self.model_name}.* and '
+                       'train.* gin bindings.')
+    return None
+
+  def _write_run_files(self):
+    """run.json (if given) and config.gin, once the first step of an invocation ran."""
+    advice = self._resume_advice()
+    if self.run_info:
+      with errors.writing(os.path.join(self.output_dir, run_dir.RUN_FILE), advice):
+        run_dir.write_run_info(self.output_dir, self.run_info)
+    path = os.path.join(self.output_dir, run_dir.CONFIG_FILE)
+    with errors.writing(path, advice):
+      run_dir.atomic_write(path, gin.operative_config_str())
+
+  def _train(self, evaluate, flag, lock):
     c = self.config
     metrics_path = os.path.join(self.output_dir, run_dir.METRICS_FILE)
     if self.is_chief and run_dir.repair_jsonl(metrics_path):
@@ -462,7 +559,6 @@ class Trainer:
         lambda ctx: inputs.train_dataset(self.problem, c.batch_size, self.seed, start, ctx))
     iterator = iter(dataset)
     writers = {}
-    train_writer = self._summary_writer(writers, 'train')
     last_save_time = time.time()
     log = progress.Progress(self.problem, start, c.steps)
     skipped_at_start = skipped_before = int(self.optimizer.skipped.numpy())
@@ -489,7 +585,16 @@ class Trainer:
       num = min(c.steps_per_loop, c.steps - before)
       num = min(num, _steps_to_boundary(before, c.log_every, c.eval_every,
                                         c.checkpoint_every_steps))
-      sums, flags = self._train_loop(iterator, tf.constant(num))
+      try:
+        sums, flags = self._train_loop(iterator, tf.constant(num))
+      except Exception as e:  # pylint: disable=broad-except
+        error = self._first_step_error(e) if not config_written else None
+        if error is None:
+          raise
+        # Nothing was written for this invocation yet: leave the directory as it was.
+        if lock is not None:
+          lock.release(remove_dir=True)
+        raise error from None
       sums = metrics.to_numpy(sums)
       flags = {k: float(v) for k, v in flags.items()}
       step = self.step
@@ -509,20 +614,22 @@ class Trainer:
              f'({skipped} skipped so far).')
         skipped_before = skipped
       if self.is_chief and not config_written:
-        run_dir.atomic_write(os.path.join(self.output_dir, run_dir.CONFIG_FILE),
-                             gin.operative_config_str())
-        config_written = True
+        self._write_run_files()
+      config_written = True
       if c.log_every and (step % c.log_every == 0 or step == c.steps):
         lr = float(self.optimizer.learning_rate_fn(step))
         line, record = log.line(step, lr)
         _log(line)
-        with train_writer.as_default(step=step):
+        with self._summary_writer(writers, 'train').as_default(step=step):
           for key in ('nelbo', 'rate', 'distortion'):
             tf.summary.scalar(key, record[key])
           tf.summary.scalar('learning_rate', lr)
       if evaluate and c.eval_every and step % c.eval_every == 0 and step < c.steps:
         eval_started = time.time()
-        self._record_eval(c.eval_split, writers)
+        try:
+          self._record_eval(c.eval_split, writers)
+        except _Stopped:
+          pass   # checkpoint this step below, then stop
         log.pause(time.time() - eval_started)
       if (c.checkpoint_every_steps and step % c.checkpoint_every_steps == 0) or (
           time.time() - last_save_time > c.checkpoint_every_secs) or step == c.steps:
@@ -541,19 +648,37 @@ class Trainer:
     records = []
     if evaluate:
       for split in c.final_splits:
-        stop_if_signalled(self.step, save=False)
-        records.append(self._record_eval(split, writers, final=True))
+        try:
+          records.append(self._record_eval(split, writers, final=True))
+        except _Stopped:
+          break
+    stop_if_signalled(self.step, save=False)
     for writer in writers.values():
       writer.flush()
     return records
 
   def evaluate_splits(self, splits):
-    if not self.restore():
-      raise UserError(f'no checkpoint in {run_dir.checkpoint_dir(self.output_dir)}; '
-                      'train first (same --output_dir) or point --output_dir at a run.')
-    _log(self.startup_line(None, evaluating=True))
-    writers = {}
-    return [self._record_eval(split, writers, final=True) for split in splits]
+    """Evaluate the latest checkpoint on `splits` (SIGTERM/SIGINT: exit 128 + N)."""
+    with _SignalFlag() as flag, self._locked():
+      self._signals = flag
+      try:
+        if not self.restore():
+          raise UserError(f'no checkpoint in {run_dir.checkpoint_dir(self.output_dir)}; '
+                          'train first (same --output_dir) or point --output_dir at a '
+                          'run.')
+        _log(self.startup_line(None, evaluating=True))
+        writers = {}
+        try:
+          return [self._record_eval(split, writers, final=True) for split in splits]
+        except _Stopped as e:
+          _log(f'{signal.Signals(e.signum).name} received: stopped evaluating step '
+               f'{self.step}; rerun the same command to evaluate it again.')
+          raise SystemExit(128 + e.signum) from None
+        finally:
+          for writer in writers.values():
+            writer.flush()
+      finally:
+        self._signals = None
 
 
 def _checkpoint_step(path):
@@ -581,6 +706,18 @@ def _describe_nonfinite(flags):
     return 'values'
   first, rest = bad[0], bad[1:]
   return first + (f' (and {", ".join(rest)})' if rest else '')
+
+
+def _check_learning_rate(schedule, steps):
+  """UserError unless the schedule gives a finite rate >= 0 everywhere it is sampled
+  and > 0 at step 1 (a zero or negative rate trains nothing or diverges)."""
+  samples = sorted({1, 2, 10, 100, 1000, max(steps // 2, 1), max(min(steps, 2**62), 1)})
+  for step in samples:
+    value = float(schedule(tf.constant(step, tf.int64)))
+    if not math.isfinite(value) or value < 0 or (step == 1 and value <= 0):
+      raise UserError(f'the learning rate is {value:g} at step {step}; it must be finite '
+                      'and > 0: fix train.learning_rate or the bindings of its schedule '
+                      '(e.g. constant_learning_rate.value).')
 
 
 def _steps_to_boundary(step, *periods):

@@ -32,7 +32,7 @@ ROWS = {
                                     ['--occlude applies to --mode=reconstruct only'],
                                     'no_checkpoint'),
     'bad_temperature': (['--output_dir={out}', '--temperature=0'],
-                        ['--temperature=0.0 must be > 0'], 'no_checkpoint'),
+                        ['--temperature=0.0 must be finite and > 0'], 'no_checkpoint'),
     'bad_num_samples': (['--output_dir={out}', '--num_samples=0'],
                         ['--num_samples=0 must be >= 1'], 'no_checkpoint'),
 }

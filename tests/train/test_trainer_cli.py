@@ -53,6 +53,8 @@ def test_train_resume_continues_step_count(cli, tmp_path):
   assert test_line['step'] == 6 and test_line['unit'] == 'bits/dim'
   assert test_line['nelbo'] == pytest.approx(test_line['rate'] + test_line['distortion'])
   assert os.path.exists(os.path.join(out, 'config.gin'))
+  with open(os.path.join(out, 'run.json')) as f:
+    assert json.load(f)['data'] == {'num_examples': {'train': 256, 'eval': 48, 'test': 48}}
   second = cli(TRAINER, base + ['--train_steps=9'], check=0)
   assert 'resuming from' in second.stdout and 'at step 6 of 9' in second.stdout
   steps = sorted(_losses(second.stdout))
