@@ -86,11 +86,15 @@ class Tool:
     positional: what positional arguments mean (e.g. 'RUN_DIR...'), or None if the
       tool takes none.
     tensorflow: import TensorFlow (quietly) after parsing the flags.
+    early_check: optional function run after parsing, before TensorFlow is imported
+      (a quick refusal, e.g. of a run directory in use); raises UserError.
   """
 
-  def __init__(self, name, doc, anchor_flag, positional=None, tensorflow=True):
+  def __init__(self, name, doc, anchor_flag, positional=None, tensorflow=True,
+               early_check=None):
     self.name, self.doc, self.anchor_flag = name, doc or '', anchor_flag
     self.positional, self.tensorflow = positional, tensorflow
+    self.early_check = early_check
 
   # ---- flags ----------------------------------------------------------------------------
   def own_flags(self):
@@ -171,6 +175,11 @@ class Tool:
   def run(self, main):
     """The console script: parse flags, import TensorFlow quietly, call `main(argv)`."""
     def with_tensorflow(argv):
+      if self.early_check is not None:
+        try:
+          self.early_check()
+        except UserError as e:
+          fail(first_line(e))
       if self.tensorflow:
         from t2t_delta import quiet  # pylint: disable=g-import-not-at-top
         quiet.import_tensorflow_quietly()

@@ -62,7 +62,15 @@ flags.DEFINE_bool('check_memory', True, 'Before training, estimate the memory of
 flags.DEFINE_bool('registry_help', False, 'List registered problems and models, then exit.')
 
 
-TOOL = cli_common.Tool('t2t-delta-trainer', __doc__, anchor_flag='problem')
+def _refuse_busy_run_dir():
+  """A second trainer on a run directory in use fails before TensorFlow loads."""
+  if FLAGS.output_dir:
+    from t2t_delta.train import run_lock  # pylint: disable=g-import-not-at-top
+    run_lock.check_free(FLAGS.output_dir)
+
+
+TOOL = cli_common.Tool('t2t-delta-trainer', __doc__, anchor_flag='problem',
+                       early_check=_refuse_busy_run_dir)
 parse_flags = TOOL.parse_flags
 
 

@@ -114,6 +114,21 @@ def user_error_from_trace(error):
   return None
 
 
+def runtime_error_summary(error):
+  """The line of a TensorFlow runtime error that says what went wrong.
+
+  A failed op reports 'Graph execution error:', the frames that defined the node,
+  then the op's own message (e.g. 'assertion failed: [...]') and the node name.
+  """
+  for line in str(error).splitlines():
+    line = line.strip()
+    if (not line or line.startswith(('Graph execution error', 'Detected at node', 'File ',
+                                     '[[')) or line.startswith('in user code')):
+      continue
+    return re.sub(r'\s*\[\[\{\{node .*$', '', line).replace("\\'", "'").rstrip('.')
+  return type(error).__name__
+
+
 def dummy_specs(problem, batch_size):
   """TensorSpecs of a batch of `batch_size` examples of `problem`."""
   return {k: tf.TensorSpec([batch_size] + list(s.shape), s.dtype)
@@ -198,7 +213,8 @@ def available_memory():
 
 
 def gigabytes(size):
-  return f'{size / 1e9:.1f} GB'
+  """'677.8 GB', or '12.5 MB' below a gigabyte."""
+  return f'{size / 1e9:,.1f} GB' if size >= 1e9 else f'{size / 1e6:.1f} MB'
 
 
 def check_memory(graph, num_parameters, batch_size, replicas, describe, available=None):
@@ -230,11 +246,14 @@ def check_tensor_sizes(graph, batch_size, replicas, describe):
   _, _, largest_elements = graph_tensor_sizes(graph)
   per_replica = batch_size // replicas
   if largest_elements * per_replica > INT32_MAX:
-    limit = max(INT32_MAX // max(largest_elements, 1), 1) * replicas
+    limit = INT32_MAX // max(largest_elements, 1) * replicas
+    advice = (f'use train.batch_size <= {limit}' if limit >= replicas else
+              'even one example per replica is too large: use smaller inputs or a '
+              'smaller model')
     raise UserError(
         f'train.batch_size={batch_size} is too large: {describe} would have tensors of '
         f'{largest_elements * per_replica:.3g} elements, more than TensorFlow\'s int32 '
-        f'limit ({INT32_MAX}); use train.batch_size <= {limit}.')
+        f'limit ({INT32_MAX}); {advice}.')
 
 
 def describe_inputs(problem, model_name):

@@ -229,9 +229,9 @@ class Trainer:
     graph = preflight.trace_step(self.model, self.problem, c.objective, self.model_name)
     describe = preflight.describe_inputs(self.problem, self.model_name)
     batch = max(c.batch_size, self.eval_batch_size)
-    preflight.check_tensor_sizes(graph, batch, replicas, describe)
     if memory_check and preflight.on_cpu(self.strategy):
       preflight.check_memory(graph, self.num_parameters, batch, replicas, describe)
+    preflight.check_tensor_sizes(graph, batch, replicas, describe)
 
   @property
   def num_parameters(self):
@@ -527,9 +527,12 @@ class Trainer:
     if isinstance(error, UserError):
       return error
     if isinstance(error, tf.errors.ResourceExhaustedError):
-      return UserError(f'{where}: out of memory ({_first_line(error)}); lower '
-                       'train.batch_size or use smaller inputs or a smaller model.')
-    if isinstance(error, (ValueError, TypeError, tf.errors.OpError)):
+      return UserError(f'{where}: out of memory ({preflight.runtime_error_summary(error)}); '
+                       'lower train.batch_size or use smaller inputs or a smaller model.')
+    if isinstance(error, tf.errors.OpError):
+      return UserError(f'{where}: {preflight.runtime_error_summary(error)}; check the '
+                       f'{self.model_name}.* and train.* gin bindings.')
+    if isinstance(error, (ValueError, TypeError)):
       return UserError(f'{where}: {_first_line(error)}; check the {self.model_name}.* and '
                        'train.* gin bindings.')
     return None
