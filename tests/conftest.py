@@ -52,3 +52,4 @@ def tiny_run(tmp_path_factory):
     return cache[name, dtype]
 
   return get
+

@@ -51,18 +51,14 @@ flags.DEFINE_enum('strategy', 'cpu', ('auto', 'cpu', 'mirrored', 'tpu'),
                   'Strategy for the whole-split ELBO pass.')
 
 
-TOOL = cli_common.Tool('t2t-delta-eval', __doc__, anchor_flag='nll_samples')
-parse_flags = TOOL.parse_flags
-
-
 def _probe_examples():
   if FLAGS.probe_examples is None:
     return FLAGS.max_examples or 10000
   return FLAGS.probe_examples or None
 
 
-def run(argv):
-  del argv
+def _check_flags():
+  """Flag values that need no run, checked before TensorFlow is imported."""
   if not FLAGS.output_dir:
     raise UserError('missing --output_dir (the run directory to evaluate).')
   if FLAGS.nll_samples < 0:
@@ -72,6 +68,16 @@ def run(argv):
     value = getattr(FLAGS, name)
     if value is not None and value < low:
       raise UserError(f'--{name}={value} must be >= {low} (omit it for the default).')
+
+
+TOOL = cli_common.Tool('t2t-delta-eval', __doc__, anchor_flag='nll_samples',
+                       early_check=_check_flags)
+parse_flags = TOOL.parse_flags
+
+
+def run(argv):
+  del argv
+  _check_flags()
   from t2t_delta.evaluate import evaluator  # pylint: disable=g-import-not-at-top
   from t2t_delta.problems import base  # pylint: disable=g-import-not-at-top
   bad = [s for s in FLAGS.splits if s not in base.SPLITS]

@@ -4,7 +4,8 @@
   RLIMIT_FSIZE: writes beyond it fail like writes to a full disk): one error line,
   the previous checkpoint stays the latest and loads, the same command resumes.
 * Unwritable outputs of the decoder and the report: refused before any work.
-* Flags that used to be accepted silently: `t2t-delta-eval --batch_size=0`.
+* Flags that used to be accepted silently: `t2t-delta-eval --batch_size=0`, checked
+  before TensorFlow is imported.
 * One trainer per run directory: a second trainer on a directory in use is refused
   with the first one's pid; after kill -9 of the first, a rerun at once takes the
   stale lock over and resumes.
@@ -82,14 +83,13 @@ def test_report_refuses_an_unwritable_out_before_reading_runs(tmp_path):
   assert not os.path.exists(target)
 
 
-def test_evaluator_refuses_batch_size_zero(tmp_path):
-  rows = [{'id': 'batch', 'args': [f'--output_dir={tmp_path}', '--batch_size=0']},
-          {'id': 'chunk', 'args': [f'--output_dir={tmp_path}', '--nll_chunk=0']}]
-  results = h.run_in_process(EVALUATOR, rows, str(tmp_path))
-  _one_error_line(results['batch']['status'], results['batch']['stderr'],
-                  '--batch_size=0 must be >= 1')
-  _one_error_line(results['chunk']['status'], results['chunk']['stderr'],
-                  '--nll_chunk=0 must be >= 1')
+@pytest.mark.parametrize('flag', ['--batch_size=0', '--nll_chunk=0', '--max_examples=0'])
+def test_evaluator_refuses_meaningless_zero_before_loading_anything(tmp_path, flag):
+  proc = subprocess.run([sys.executable, '-m', EVALUATOR, f'--output_dir={tmp_path}', flag],
+                        capture_output=True, text=True, cwd=h.REPO, env=h.env(),
+                        timeout=120)
+  _one_error_line(proc.returncode, proc.stderr, f'{flag} must be >= 1',
+                  'omit it for the default')
 
 
 # ---- one trainer per run directory ------------------------------------------------------
