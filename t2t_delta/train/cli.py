@@ -94,18 +94,18 @@ def run(argv):
   if FLAGS.registry_help:
     print(registry.help_string())
     return 0
-  session = config_lib.RunSetup.from_flags(FLAGS)
+  setup = config_lib.RunSetup.from_flags(FLAGS)
   if FLAGS.schedule == 'evaluate':
     from t2t_delta.train import run_dir  # pylint: disable=g-import-not-at-top
     if not run_dir.has_checkpoint(FLAGS.output_dir):
       raise UserError(f'no checkpoint in {run_dir.checkpoint_dir(FLAGS.output_dir)} to '
                       'evaluate; train first (same --output_dir) or point --output_dir '
                       'at a run.')
-    trainer = session.trainer(write_run_info=False)
+    trainer = setup.trainer(write_run_info=False)
     trainer.check_runnable(memory_check=FLAGS.check_memory)
     trainer.evaluate_splits(trainer.config.final_splits)
     return 0
-  trainer = session.trainer()
+  trainer = setup.trainer()
   trainer.check_runnable(memory_check=FLAGS.check_memory)
   trainer.train(evaluate=FLAGS.schedule == 'train_and_evaluate')
   return 0

@@ -325,10 +325,8 @@ class Trainer:
 
   def save(self):
     """Checkpoint at the current step (every worker must call it); returns its path."""
-    latest = self.manager.latest_checkpoint
-    resume = f'it resumes from {latest}' if latest else 'it starts again'
     with errors.writing(f'checkpoint {self.manager.directory}/ckpt-{self.step}',
-                        f'free disk space and rerun the same command ({resume}).'):
+                        self._resume_advice()):
       path = self.manager.save(checkpoint_number=self.step)
     if not self.is_chief:
       shutil.rmtree(self._worker_checkpoint_dir, ignore_errors=True)
