@@ -107,3 +107,25 @@ def test_bad_command_line_is_one_error_line(script, args, expected, tmp_path):
   lines = proc.stderr.splitlines()
   assert len(lines) == 1 and lines[0].startswith('error: '), proc.stderr
   assert expected in lines[0]
+
+
+@pytest.mark.parametrize('error', [
+    OSError(28, 'No space left on device', '/runs/a/samples.png'),
+    'tensorflow'])
+def test_a_failure_to_write_is_one_error_line(capsys, error):
+  """What any tool prints when its output cannot be written (full disk, quota)."""
+  from t2t_delta import cli_common  # pylint: disable=g-import-not-at-top
+  if error == 'tensorflow':
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    error = tf.errors.UnknownError(None, None, 'runs/a/x.npz; No space left on device')
+
+  def run(argv):
+    raise error
+
+  tool = cli_common.Tool('t2t-delta-decoder', 'usage', anchor_flag='help')
+  with pytest.raises(SystemExit) as exit_info:
+    tool.guarded(run)(['t2t-delta-decoder'])
+  assert exit_info.value.code == 2
+  err = capsys.readouterr().err
+  assert err.count('\n') == 1 and err.startswith('error: cannot write')
+  assert '(no space left on device); free disk space' in err

@@ -71,6 +71,34 @@ def test_after_a_full_disk_the_same_command_resumes(full_disk):
   assert h.last_record(run)['step'] == 4
 
 
+def test_full_disk_while_writing_metrics_is_one_error_line(tmp_path):
+  """In this process: metrics.jsonl is past the file-size limit, so appending the
+  evaluation record fails the way a full disk does."""
+  import resource  # pylint: disable=g-import-not-at-top
+  from t2t_delta.errors import UserError  # pylint: disable=g-import-not-at-top
+  out = str(tmp_path / 'run')
+  trainer = _tiny_trainer(out)
+  trainer.train(evaluate=False)
+  metrics_path = os.path.join(out, 'metrics.jsonl')
+  with open(metrics_path, 'w') as f:
+    f.write('{"split": "eval", "step": 1}\n' * 4000)    # ~120 kB
+  size = os.path.getsize(metrics_path)
+  previous = resource.getrlimit(resource.RLIMIT_FSIZE)
+  handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+  resource.setrlimit(resource.RLIMIT_FSIZE, (64_000, previous[1]))
+  try:
+    with pytest.raises(UserError) as info:
+      trainer._record_eval('test', {})  # pylint: disable=protected-access
+  finally:
+    resource.setrlimit(resource.RLIMIT_FSIZE, previous)
+    signal.signal(signal.SIGXFSZ, handler)
+  message = str(info.value)
+  assert '\n' not in message
+  assert message.startswith(f'cannot write {metrics_path} (file too large')
+  assert 'rerun the same command (it resumes from' in message and 'ckpt-2' in message
+  assert os.path.getsize(metrics_path) == size
+
+
 # ---- unwritable outputs and flag bounds ------------------------------------------------
 def test_report_refuses_an_unwritable_out_before_reading_runs(tmp_path):
   target = os.path.join(h.unwritable_directory(str(tmp_path)), 'report')
