@@ -23,6 +23,8 @@ import sys
 from t2t_delta.errors import UserError
 
 LOCK_FILE = '.lock'
+BUSY = (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+UNSUPPORTED = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS)
 
 
 def lock_path(output_dir):
@@ -58,7 +60,7 @@ def check_free(output_dir):
   try:
     fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
   except OSError as e:
-    if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+    if e.errno in BUSY:
       raise _in_use_error(output_dir, path) from None
   finally:
     os.close(fd)
@@ -90,8 +92,12 @@ class RunLock:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
       except OSError as e:
         os.close(fd)
-        if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+        if e.errno in BUSY:
           raise _in_use_error(self.output_dir, self.path) from None
+        if e.errno in UNSUPPORTED:
+          print(f'warning: the file system of {self.output_dir} has no file locks; '
+                'nothing stops a second trainer on it.', flush=True)
+          return self
         raise
       try:   # the previous holder may have removed the file before we locked it
         same = os.path.samestat(os.fstat(fd), os.stat(self.path))
