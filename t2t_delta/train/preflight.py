@@ -98,7 +98,7 @@ def check_bindings(configurable, name=None):
 
 
 def user_error_from_trace(error):
-  """'Type: message' of the error autograph wrapped into `error`, else None.
+  """The message of the error autograph wrapped into `error`, else None.
 
   Autograph re-raises an exception from a traced function as a StagingError (or the
   same type) whose message is 'in user code:', the traced frames, and finally the
