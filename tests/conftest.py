@@ -10,6 +10,7 @@ import pytest  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tiny_problems  # noqa: E402,F401  (registers tiny_images / tiny_text)
+import tiny_runs  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -36,3 +37,19 @@ def run_cli(module, args, timeout=600, env=None, check=None):
 @pytest.fixture
 def cli():
   return run_cli
+
+
+@pytest.fixture(scope='session')
+def tiny_run(tmp_path_factory):
+  """tiny_run(name, dtype='float32') -> (output_dir, Trainer) of `tiny_runs.train`,
+  trained once per session and shared by the tests that read it."""
+  cache = {}
+
+  def get(name, dtype='float32'):
+    if (name, dtype) not in cache:
+      out = str(tmp_path_factory.mktemp(f'tiny_{name}_{dtype}'))
+      cache[name, dtype] = (out, tiny_runs.train(out, name, dtype))
+    return cache[name, dtype]
+
+  return get
+

@@ -1,8 +1,11 @@
-"""Tiny in-memory problems for fast tests (registered on import)."""
+"""Tiny in-memory problems and a faulty model for fast tests (registered on import)."""
 
 import numpy as np
+import tensorflow as tf
 
 from t2t_delta import registry
+from t2t_delta.errors import UserError
+from t2t_delta.models import vae_conv
 from t2t_delta.problems import ImageProblem, TextProblem
 
 
@@ -70,3 +73,24 @@ class TinyText(TextProblem):
     targets, masks = zip(*(self.pad_ids([3 + l] * k) for l, k in zip(label, lengths)))
     return {'targets': np.stack(targets), 'mask': np.stack(masks),
             'label': label.astype(np.int32)}
+
+
+@registry.register_model
+class TinyFaulty(vae_conv.VaeConv):
+  """vae_conv that fails on purpose (tests of the trainer's start-up checks).
+
+  fail='trace': our own UserError, raised while the training step is traced;
+  fail='run': a runtime check that fails when the first step runs.
+  """
+
+  def __init__(self, problem, fail='trace'):
+    super().__init__(problem, latent_dim=2, hidden=4)
+    self.fail = fail
+
+  def __call__(self, features, training, seed):
+    if self.fail == 'trace':
+      raise UserError("tiny_faulty.fail='trace': this model refuses to be traced")
+    if self.fail == 'run':
+      tf.debugging.assert_less(tf.reduce_min(features['image']), tf.constant(0, tf.uint8),
+                               message="tiny_faulty.fail='run': no image is negative")
+    return super().__call__(features, training, seed)

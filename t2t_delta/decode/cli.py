@@ -14,13 +14,12 @@ Modes by modality:
   image: sample, multi_decode, daydream, reconstruct, interpolate
 """
 
+import math
 import sys
 
-from absl import app
 from absl import flags
-from absl import logging
 
-from t2t_delta import quiet
+from t2t_delta import cli_common
 from t2t_delta.errors import UserError
 
 MODES = ('sample', 'interpolate', 'complete', 'reconstruct', 'multi_decode', 'daydream')
@@ -54,15 +53,19 @@ flags.DEFINE_multi_string('gin_param', [], 'Gin binding applied on top of the ru
                           'config.gin (repeatable).')
 
 
+TOOL = cli_common.Tool('t2t-delta-decoder', __doc__, anchor_flag='occlude')
+parse_flags = TOOL.parse_flags
+
+
 def _options():
-  if FLAGS.temperature <= 0:
-    raise UserError(f'--temperature={FLAGS.temperature} must be > 0.')
+  if not 0 < FLAGS.temperature < math.inf:
+    raise UserError(f'--temperature={FLAGS.temperature} must be finite and > 0.')
   for name in ('num_samples', 'num_steps', 'batch_size'):
     if getattr(FLAGS, name) < 1:
       raise UserError(f'--{name}={getattr(FLAGS, name)} must be >= 1.')
   return {name: getattr(FLAGS, name) for name in (
-      'mode', 'prior', 'num_samples', 'num_steps', 'dim', 'from_file', 'to_file',
-      'temperature', 'max_length', 'occlude', 'split', 'batch_size', 'seed')}
+      'output_dir', 'mode', 'prior', 'num_samples', 'num_steps', 'dim', 'from_file',
+      'to_file', 'temperature', 'max_length', 'occlude', 'split', 'batch_size', 'seed')}
 
 
 def _modes_for(modality):
@@ -95,18 +98,11 @@ def run(argv):
   return 0
 
 
-def _main(argv):
-  logging.set_verbosity(logging.WARNING)
-  try:
-    return run(argv)
-  except UserError as e:
-    print(f'error: {str(e).splitlines()[0]}', file=sys.stderr, flush=True)
-    sys.exit(2)
+_main = TOOL.guarded(run)
 
 
 def main():
-  quiet.import_tensorflow_quietly()
-  app.run(_main)
+  TOOL.run(_main)
 
 
 if __name__ == '__main__':

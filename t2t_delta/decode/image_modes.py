@@ -43,6 +43,7 @@ import numpy as np
 import tensorflow as tf
 
 from t2t_delta.decode import image_sampler
+from t2t_delta import errors
 from t2t_delta.decode import pictures
 from t2t_delta.errors import UserError
 from t2t_delta.problems import base as problems_base
@@ -90,8 +91,8 @@ def check_options(options, problem, model):
   for name in ('num_samples', 'num_steps', 'batch_size'):
     if int(options.get(name, 1)) < 1:
       raise UserError(f'--{name}={options[name]} must be >= 1.')
-  if not float(options.get('temperature', 1.0)) > 0:
-    raise UserError(f'--temperature={options["temperature"]} must be > 0.')
+  if not 0 < float(options.get('temperature', 1.0)) < float('inf'):
+    raise UserError(f'--temperature={options["temperature"]} must be finite and > 0.')
   _check_to_file(options.get('to_file'))
   if problem is None or model is None:
     return
@@ -134,20 +135,14 @@ def _check_to_file(path):
   if not os.path.isdir(directory):
     raise UserError(f'--to_file={path}: directory {directory} does not exist; create '
                     'it first.')
+  errors.check_output_path('--to_file', path)
 
 
 def output_path(options):
-  """--to_file, or `<output_dir>/<mode>.png`."""
+  """--to_file, or `<output_dir>/<mode>.png` (output_dir: the run, else '.')."""
   if options.get('to_file'):
     return options['to_file']
-  output_dir = options.get('output_dir')
-  if not output_dir:
-    from absl import flags  # pylint: disable=g-import-not-at-top
-    try:
-      output_dir = flags.FLAGS.output_dir
-    except (AttributeError, flags.UnparsedFlagAccessError):
-      output_dir = None
-  return os.path.join(output_dir or '.', f'{options["mode"]}.png')
+  return os.path.join(options.get('output_dir') or '.', f'{options["mode"]}.png')
 
 
 # ---- running ----------------------------------------------------------------------------
@@ -160,7 +155,7 @@ def run(options, problem, model):
   return png, npz
 
 
-def _seed(options, *path):
+def option_seed(options, *path):
   """int32 [2] stateless seed for --seed and a purpose path."""
   seed = tf.constant([0, int(options['seed'])], tf.int32)
   for index in path:
@@ -191,7 +186,7 @@ def decode(model, z, options, seed_path=(), num_images=None):
   for k, rows, count in _batches(num, int(options['batch_size'])):
     images = image_sampler.sample_cached(
         model, None if z is None else tf.constant(z[rows]),
-        _seed(options, _DECODE, *seed_path, k),
+        option_seed(options, _DECODE, *seed_path, k),
         temperature=float(options['temperature']), batch_size=len(rows))
     out.append(images.numpy()[:count])
   return np.concatenate(out, axis=0)
@@ -199,7 +194,7 @@ def decode(model, z, options, seed_path=(), num_images=None):
 
 def prior_sample(model, num, options, *path):
   """float32 `[num, ...]` latents from --prior."""
-  seed = _seed(options, _PRIOR, *path)
+  seed = option_seed(options, _PRIOR, *path)
   if options.get('prior') == 'aux':
     z = model.aux_prior.sample(num, seed)
   else:
@@ -217,7 +212,7 @@ def _encode_in_batches(model, images, options, fn):
 def posterior_sample(model, images, options, *path):
   """One z ~ q(z | x) per uint8 image `[N, H, W, C]`."""
   def fn(batch, rows):
-    seed = _seed(options, _POSTERIOR, *path, int(rows[0]))
+    seed = option_seed(options, _POSTERIOR, *path, int(rows[0]))
     return model.encode({'image': batch}, training=False, seed=seed).sample(seed=seed)
   return _encode_in_batches(model, images, options, fn)
 

@@ -56,6 +56,7 @@ import sys
 import numpy as np
 import tensorflow as tf
 
+from t2t_delta import errors
 from t2t_delta.decode import text_sampler
 from t2t_delta.errors import UserError
 from t2t_delta.train import run_dir
@@ -165,6 +166,7 @@ def _check_to_file(path):
   if not os.path.isdir(directory):
     raise UserError(f'--to_file={path}: directory {directory} does not exist; create '
                     'it first.')
+  errors.check_output_path('--to_file', path)
 
 
 def _read_lines(path, mode):

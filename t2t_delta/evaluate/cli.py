@@ -25,13 +25,10 @@ done, 2 bad input.
 """
 
 import os
-import sys
 
-from absl import app
 from absl import flags
-from absl import logging
 
-from t2t_delta import quiet
+from t2t_delta import cli_common
 from t2t_delta.errors import UserError
 
 FLAGS = flags.FLAGS
@@ -79,29 +76,36 @@ flags.DEFINE_integer('seed', 0, 'Seed of the posterior and importance samples an
                      'probes.')
 
 
-def _fail(message, status=2):
-  print(f'error: {message}', file=sys.stderr, flush=True)
-  sys.exit(status)
-
-
 def _probe_examples():
   if FLAGS.probe_examples is None:
     return FLAGS.max_examples or 10000
   return FLAGS.probe_examples or None
 
 
-def run(argv):
-  if len(argv) > 1:
-    raise UserError(f'unexpected arguments {argv[1:]}; flags look like --name=value.')
+def _check_flags():
+  """Flag values that need no run, checked before TensorFlow is imported."""
   if not FLAGS.output_dir:
     raise UserError('missing --output_dir (the run directory to evaluate).')
   for name in ('nll_samples', 'info_examples', 'info_negatives'):
     if FLAGS[name].value < 0:
       raise UserError(f'--{name} must be >= 0, got {FLAGS[name].value}.')
-  if FLAGS.batch_size is not None and FLAGS.batch_size < 1:
-    raise UserError(f'--batch_size must be >= 1, got {FLAGS.batch_size}.')
+  for name, low in (('batch_size', 1), ('nll_chunk', 1), ('max_examples', 1),
+                    ('probe_examples', 0)):
+    value = getattr(FLAGS, name)
+    if value is not None and value < low:
+      raise UserError(f'--{name}={value} must be >= {low} (omit it for the default).')
   if FLAGS.tsne_dir and not os.path.isdir(FLAGS.tsne_dir):
     raise UserError(f'--tsne_dir={FLAGS.tsne_dir} is not a directory; create it first.')
+
+
+TOOL = cli_common.Tool('t2t-delta-eval', __doc__, anchor_flag='nll_samples',
+                       early_check=_check_flags)
+parse_flags = TOOL.parse_flags
+
+
+def run(argv):
+  del argv
+  _check_flags()
   from t2t_delta.evaluate import evaluator  # pylint: disable=g-import-not-at-top
   from t2t_delta.problems import base  # pylint: disable=g-import-not-at-top
   bad = [s for s in FLAGS.splits if s not in base.SPLITS]
@@ -124,17 +128,11 @@ def run(argv):
   return 0
 
 
-def _main(argv):
-  logging.set_verbosity(logging.WARNING)
-  try:
-    return run(argv)
-  except UserError as e:
-    _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+_main = TOOL.guarded(run)
 
 
 def main():
-  quiet.import_tensorflow_quietly()
-  app.run(_main)
+  TOOL.run(_main)
 
 
 if __name__ == '__main__':

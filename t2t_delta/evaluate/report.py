@@ -29,11 +29,11 @@ import json
 import math
 import os
 import re
-import sys
 
-from absl import app
 from absl import flags
 
+from t2t_delta import cli_common
+from t2t_delta import errors
 from t2t_delta.errors import UserError
 from t2t_delta.train import run_dir  # no TensorFlow import
 
@@ -386,21 +386,26 @@ def write_report(run_dirs, out_dir, split='test', title='Rate–distortion'):
   return paths, table
 
 
-def _main(argv):
-  try:
-    if not FLAGS.out:
-      raise UserError('missing --out (directory for the plots and report.md).')
-    paths, table = write_report(argv[1:], FLAGS.out, FLAGS.split, FLAGS.title)
-  except UserError as e:
-    print(f'error: {str(e).splitlines()[0]}', file=sys.stderr, flush=True)
-    sys.exit(2)
+TOOL = cli_common.Tool('t2t-delta-report', __doc__, anchor_flag='out',
+                      positional='RUN_DIR...', tensorflow=False)
+parse_flags = TOOL.parse_flags
+
+
+def run(argv):
+  if not FLAGS.out:
+    raise UserError('missing --out (directory for the plots and report.md).')
+  errors.check_output_path('--out', FLAGS.out, kind='dir')
+  paths, table = write_report(argv[1:], FLAGS.out, FLAGS.split, FLAGS.title)
   print(table)
   print('Wrote ' + ', '.join(paths.values()))
   return 0
 
 
+_main = TOOL.guarded(run)
+
+
 def main():
-  app.run(_main)
+  TOOL.run(_main)
 
 
 if __name__ == '__main__':

@@ -14,6 +14,7 @@ Two kinds of problem:
 """
 
 import math
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -21,6 +22,23 @@ import tensorflow as tf
 from t2t_delta.errors import UserError
 
 SPLITS = ('train', 'eval', 'test')
+
+
+def existing_dir(problem_name, path, help_text):
+  """`path` if it is a directory, else a UserError saying what it is instead."""
+  if os.path.isdir(path):
+    return path
+  what = 'is a file, not a directory' if os.path.exists(path) else 'does not exist'
+  raise UserError(f'{problem_name}: data directory {path} {what}; pass --data_dir=DIR '
+                  f'and {help_text}.')
+
+
+def existing_file(problem_name, path, help_text):
+  """`path` if it is a file, else a UserError saying what it is instead."""
+  if os.path.isfile(path):
+    return path
+  what = 'is a directory, not a file' if os.path.isdir(path) else 'does not exist'
+  raise UserError(f'{problem_name}: {path} {what}; {help_text}.')
 
 
 class Problem:
@@ -78,6 +96,13 @@ class Problem:
       if n is not None and n == 0:
         raise UserError(f'problem {self.registered_name!r} has no {split} examples; '
                         'check --data_dir.')
+
+  def data_info(self):
+    """What data a run used, for its run.json: examples per split (None: unknown).
+
+    TFDS problems add the dataset's name, version and directory (see `tfds_image`).
+    """
+    return {'num_examples': {split: self.num_examples(split) for split in SPLITS}}
 
   # ---- units --------------------------------------------------------------------------
   @property

@@ -25,7 +25,7 @@ from PIL import Image
 
 from t2t_delta import registry
 from t2t_delta.errors import UserError
-from t2t_delta.problems.base import ImageProblem
+from t2t_delta.problems.base import ImageProblem, existing_dir
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.gif')
 _LAYOUT_HELP = ('put train.npz and test.npz (key "image": uint8 [N,H,W,C]) or folders '
@@ -78,10 +78,7 @@ class ImageFiles(ImageProblem):
     data_dir = self.data_dir
     if not data_dir:
       self._fail(f'no data directory given; pass --data_dir=DIR and {_LAYOUT_HELP}.')
-    data_dir = os.fspath(data_dir)
-    if not os.path.isdir(data_dir):
-      self._fail(f'data directory {data_dir} does not exist; pass --data_dir=DIR and '
-                 f'{_LAYOUT_HELP}.')
+    data_dir = existing_dir('image_files', os.fspath(data_dir), _LAYOUT_HELP)
     if not os.listdir(data_dir):
       self._fail(f'data directory {data_dir} is empty; {_LAYOUT_HELP}.')
 

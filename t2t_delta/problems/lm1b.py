@@ -24,7 +24,7 @@ from t2t_delta.errors import UserError
 from t2t_delta.problems import vocab as vocab_lib
 from t2t_delta.problems.base import TextProblem
 from t2t_delta.problems.text_lines import encode_lines
-from t2t_delta.problems.tfds_image import tfds_builder
+from t2t_delta.problems.tfds_image import tfds_builder, tfds_description
 
 _ENCODE_BATCH = 256
 
@@ -106,6 +106,9 @@ class LanguagemodelLm1b(vocab_lib.SubwordTextMixin, TextProblem):
 
   def num_examples(self, split):
     return self.builder.info.splits[self.SPLITS[self._check_split(split)]].num_examples
+
+  def data_info(self):
+    return dict(tfds_description(self.builder), **super().data_info())
 
   def _text(self, split):
     read_config = tfds.ReadConfig(shuffle_seed=0, interleave_cycle_length=1,

@@ -15,7 +15,7 @@ import numpy as np
 from t2t_delta import registry
 from t2t_delta.errors import UserError
 from t2t_delta.problems import vocab as vocab_lib
-from t2t_delta.problems.base import TextProblem
+from t2t_delta.problems.base import TextProblem, existing_dir, existing_file
 
 _LAYOUT_HELP = 'put train.txt and test.txt (UTF-8, one sentence per line) in it'
 
@@ -69,20 +69,14 @@ class TextLines(vocab_lib.SubwordTextMixin, TextProblem):
     if not self.data_dir:
       raise UserError(f'text_lines: no data directory given; pass --data_dir=DIR and '
                       f'{_LAYOUT_HELP}.')
-    data_dir = os.fspath(self.data_dir)
-    if not os.path.isdir(data_dir):
-      raise UserError(f'text_lines: data directory {data_dir} does not exist; pass '
-                      f'--data_dir=DIR and {_LAYOUT_HELP}.')
-    return data_dir
+    return existing_dir('text_lines', os.fspath(self.data_dir), _LAYOUT_HELP)
 
   def _split_files(self):
     data_dir = self._dir()
     files = {}
     for split in ('train', 'test'):
-      path = os.path.join(data_dir, f'{split}.txt')
-      if not os.path.isfile(path):
-        raise UserError(f'text_lines: {path} does not exist; {_LAYOUT_HELP}.')
-      files[split] = path
+      files[split] = existing_file('text_lines', os.path.join(data_dir, f'{split}.txt'),
+                                   _LAYOUT_HELP)
     eval_path = os.path.join(data_dir, 'eval.txt')
     files['eval'] = eval_path if os.path.isfile(eval_path) else files['test']
     return files

@@ -26,7 +26,9 @@ def tfds_builder(problem_name, dataset, data_dir, build_hint=None):
   hint = build_hint or (f'on a machine with internet run `tfds build {dataset} '
                         '--data_dir=DIR`, copy DIR here and pass --data_dir=DIR')
   if data_dir is not None and not os.path.isdir(os.fspath(data_dir)):
-    raise UserError(f'{problem_name}: --data_dir {data_dir} does not exist; {hint}.')
+    what = ('is a file, not a directory' if os.path.exists(os.fspath(data_dir))
+            else 'does not exist')
+    raise UserError(f'{problem_name}: --data_dir {data_dir} {what}; {hint}.')
   try:
     builder = tfds.builder(dataset, data_dir=None if data_dir is None
                            else os.fspath(data_dir))
@@ -39,6 +41,16 @@ def tfds_builder(problem_name, dataset, data_dir, build_hint=None):
     raise UserError(f'{problem_name}: TFDS dataset {dataset} is not prepared in '
                     f'{builder.data_dir_root} (looked for {builder.data_dir}); {hint}.')
   return builder
+
+
+def tfds_description(builder):
+  """{'tfds_name', 'tfds_version', 'tfds_data_dir'} of a prepared TFDS builder.
+
+  Recorded in run.json: the same TFDS name can hold other data in another version
+  (e.g. `imagenet_resized/32x32` is not the original 32x32 ImageNet; see the README).
+  """
+  return {'tfds_name': builder.info.full_name.rsplit('/', 1)[0],
+          'tfds_version': str(builder.version), 'tfds_data_dir': os.fspath(builder.data_dir)}
 
 
 def _read_config():
@@ -74,6 +86,9 @@ class _TfdsImageProblem(ImageProblem):
 
   def tfds_split(self, split):
     return self.SPLITS[self._check_split(split)]
+
+  def data_info(self):
+    return dict(tfds_description(self.builder), **super().data_info())
 
   def validate(self):
     builder = self.builder

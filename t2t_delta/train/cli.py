@@ -14,15 +14,13 @@ Checkpoints are written every `train.checkpoint_every_steps` steps or
 `train.keep_checkpoint_max` are kept. See docs/errors.md for every error message.
 """
 
-import re
 import signal
 import sys
 
-from absl import app
 from absl import flags
 from absl import logging
 
-from t2t_delta import quiet
+from t2t_delta import cli_common
 from t2t_delta.errors import UserError
 
 SCHEDULES = ('train', 'train_and_evaluate', 'evaluate')
@@ -57,31 +55,23 @@ flags.DEFINE_integer('cpu_devices', 1, 'Split the CPU into this many logical dev
                      '(lets --strategy=mirrored run several replicas on one CPU).')
 flags.DEFINE_integer('seed', 0, 'Random seed: initialisation, data order, dropout and '
                      'sampling are all functions of it (and of the step).')
+flags.DEFINE_bool('check_memory', True, 'Before training, estimate the memory of a step '
+                  '(from the model traced on one example, scaled to the batch) and refuse '
+                  'a run that will not fit in the available memory (CPU only); '
+                  '--nocheck_memory skips the check.')
 flags.DEFINE_bool('registry_help', False, 'List registered problems and models, then exit.')
 
 
-def _fail(message, status=2):
-  message = ' '.join(str(message).split())   # always exactly one line
-  print(f'error: {message}', file=sys.stderr, flush=True)
-  sys.exit(status)
+def _refuse_busy_run_dir():
+  """A second trainer on a run directory in use fails before TensorFlow loads."""
+  if FLAGS.output_dir:
+    from t2t_delta.train import run_lock  # pylint: disable=g-import-not-at-top
+    run_lock.check_free(FLAGS.output_dir)
 
 
-def parse_flags(argv):
-  """absl flag parsing with a one-line error (exit 2) for an unknown or bad flag."""
-  try:
-    return FLAGS(argv)
-  except flags.Error as e:
-    text = ' '.join(str(e).split())
-    unknown = re.match(r"Unknown command line flag '([^']*)'(?:\. Did you mean: (.*?) \?)?",
-                       text)
-    if unknown:
-      hint = (f" did you mean --{unknown.group(2).split(',')[0].strip()}?"
-              if unknown.group(2) else '')
-      text = f'unknown flag --{unknown.group(1)};{hint}'
-    else:
-      text = re.sub(r'invalid literal for int\(\) with base 10: .*', 'expected an integer',
-                    text).rstrip('.') + ';'
-    _fail(f'{text} see --help.')
+TOOL = cli_common.Tool('t2t-delta-trainer', __doc__, anchor_flag='problem',
+                       early_check=_refuse_busy_run_dir)
+parse_flags = TOOL.parse_flags
 
 
 class _Interrupted(BaseException):
@@ -104,17 +94,20 @@ def run(argv):
   if FLAGS.registry_help:
     print(registry.help_string())
     return 0
-  session = config_lib.RunSetup.from_flags(FLAGS)
+  setup = config_lib.RunSetup.from_flags(FLAGS)
   if FLAGS.schedule == 'evaluate':
     from t2t_delta.train import run_dir  # pylint: disable=g-import-not-at-top
     if not run_dir.has_checkpoint(FLAGS.output_dir):
       raise UserError(f'no checkpoint in {run_dir.checkpoint_dir(FLAGS.output_dir)} to '
                       'evaluate; train first (same --output_dir) or point --output_dir '
                       'at a run.')
-    session.trainer(write_run_info=False).evaluate_splits(
-        session.train_config().final_splits)
+    trainer = setup.trainer(write_run_info=False)
+    trainer.check_runnable(memory_check=FLAGS.check_memory)
+    trainer.evaluate_splits(trainer.config.final_splits)
     return 0
-  session.trainer().train(evaluate=FLAGS.schedule == 'train_and_evaluate')
+  trainer = setup.trainer()
+  trainer.check_runnable(memory_check=FLAGS.check_memory)
+  trainer.train(evaluate=FLAGS.schedule == 'train_and_evaluate')
   return 0
 
 
@@ -131,9 +124,16 @@ def _main(argv):
     try:
       return run(argv)
     except UserError as e:
-      _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+      cli_common.fail(cli_common.first_line(e))
     except NonFiniteError as e:
-      _fail(str(e), status=3)
+      cli_common.fail(e, status=3)
+    except Exception as e:  # pylint: disable=broad-except
+      message = cli_common.write_failure_message(
+          e, f'free disk space under --output_dir={FLAGS.output_dir} and rerun the same '
+          'command (it resumes from the last checkpoint).')
+      if message is None:
+        raise
+      cli_common.fail(message)
   except (_Interrupted, KeyboardInterrupt) as e:
     signum = getattr(e, 'signum', signal.SIGINT)
     print(f'{signal.Signals(signum).name} received before training started; nothing to '
@@ -145,8 +145,7 @@ def _main(argv):
 
 
 def main():
-  quiet.import_tensorflow_quietly()
-  app.run(_main, flags_parser=parse_flags)
+  TOOL.run(_main)
 
 
 if __name__ == '__main__':

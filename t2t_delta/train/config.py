@@ -19,7 +19,7 @@ import t2t_delta
 from t2t_delta import registry
 from t2t_delta.errors import UserError
 from t2t_delta.train import faults  # noqa: F401  (registers @inject_nonfinite)
-from t2t_delta.train import run_dir, strategies
+from t2t_delta.train import run_dir, run_lock, strategies
 from t2t_delta.train import trainer as _trainer  # noqa: F401  (registers train.*, adam.*)
 
 SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(t2t_delta.__file__)))
@@ -208,8 +208,11 @@ class RunSetup:
                       '; see t2t-delta-trainer --help and --registry_help.')
     setup = cls(flags.problem, flags.model, flags.output_dir, flags.data_dir, flags.seed,
                 flags.strategy, flags.tpu, flags.cpu_devices)
-    # Refuse a foreign run directory before anything else touches it.
+    # Refuse a foreign or busy run directory before anything else touches it.
     run_dir.check_compatible(flags.output_dir, flags.problem, flags.model)
+    run_lock.check_free(flags.output_dir)
+    if not -2**31 <= flags.seed < 2**31:
+      raise UserError(f'--seed={flags.seed} must fit in 32 bits (-2147483648..2147483647).')
     params = list(flags.gin_param)
     sources = [f"--gin_param '{p}'" for p in params]
     if flags.train_steps is not None:
@@ -276,21 +279,22 @@ class RunSetup:
     return TrainConfig()
 
   def trainer(self, write_run_info=True):
-    """The Trainer (model built under the strategy).
+    """The Trainer (model built under the strategy; nothing is written here).
 
-    With `write_run_info`, writes run.json once the trainer is built, i.e. after every
-    check of the flags, gin bindings, data and model has passed (chief only).
+    With `write_run_info`, the trainer writes run.json (chief only) once the first
+    training step of the invocation has run, i.e. after every check of the flags, gin
+    bindings, data and model has passed and the model has run once.
     """
     from t2t_delta.train.trainer import Trainer  # pylint: disable=g-import-not-at-top
     if self._trainer is None:
+      run_info = None
+      if write_run_info:
+        run_info = {'problem': self.problem_name, 'model': self.model_name,
+                    'data_dir': self.data_dir, 'seed': self.seed,
+                    'gin_files': getattr(self, 'gin_files', []),
+                    'gin_params': getattr(self, 'gin_params', []),
+                    'data': self.problem.data_info()}
       self._trainer = Trainer(self.problem, self.model_cls, self.output_dir,
-                              self.strategy, seed=self.seed, config=self.train_config())
-    if (write_run_info and self._trainer.is_chief
-        and not getattr(self, '_run_info_written', False)):
-      self._run_info_written = True
-      run_dir.write_run_info(self.output_dir, {
-          'problem': self.problem_name, 'model': self.model_name,
-          'data_dir': self.data_dir, 'seed': self.seed,
-          'gin_files': getattr(self, 'gin_files', []),
-          'gin_params': getattr(self, 'gin_params', [])})
+                              self.strategy, seed=self.seed, config=self.train_config(),
+                              run_info=run_info)
     return self._trainer

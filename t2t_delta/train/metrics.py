@@ -23,11 +23,7 @@ def batch_sums(problem, features, out):
 
   Returns a dict of scalars: 'count', 'units', 'distortion', 'rate' and each extra.
   """
-  weight = features.get('weight')
-  batch = tf.shape(out['distortion'])[0]
-  if weight is None:
-    weight = tf.ones([batch], tf.float32)
-  weight = tf.cast(weight, tf.float32)
+  weight = _weights(features, tf.shape(out['distortion'])[0])
   units = tf.cast(problem.units_per_example(features), tf.float32)
   sums = {'count': tf.reduce_sum(weight), 'units': tf.reduce_sum(weight * units)}
   terms = {'distortion': out['distortion'], 'rate': out['rate']}
@@ -35,6 +31,23 @@ def batch_sums(problem, features, out):
   for key, value in terms.items():
     sums[key] = tf.reduce_sum(weight * tf.cast(value, tf.float32))
   return sums
+
+
+def group_sums(features, out):
+  """{'rate_per_group': [G] weighted sum over the batch of the rate of each latent group
+  (dimension), nats} for models that report `rate_per_group`, else {}."""
+  if 'rate_per_group' not in out:
+    return {}
+  per_group = tf.cast(out['rate_per_group'], tf.float32)
+  per_group = tf.reshape(per_group, [tf.shape(per_group)[0], -1])
+  weight = _weights(features, tf.shape(per_group)[0])
+  return {'rate_per_group': tf.reduce_sum(weight[:, None] * per_group, axis=0)}
+
+
+def _weights(features, batch):
+  """float32 [B]: features['weight'] (padding of the last eval batch), or ones."""
+  weight = features.get('weight')
+  return tf.ones([batch], tf.float32) if weight is None else tf.cast(weight, tf.float32)
 
 
 def summarize(problem, sums, step, split):
@@ -71,12 +84,15 @@ def add(totals, sums):
   return totals
 
 
+def format_terms(record):
+  """'-ELBO 5.123456 bits/dim  rate 0.006612  distortion 5.116844' of a record."""
+  return (f"-ELBO {record['nelbo']:.6f} {record['unit']}  rate {record['rate']:.6f}  "
+          f"distortion {record['distortion']:.6f}")
+
+
 def format_record(record):
   """One human-readable line."""
-  unit = record['unit']
-  parts = [f"[{record['split']} @ step {record['step']}]",
-           f"-ELBO {record['nelbo']:.4f} {unit}",
-           f"rate {record['rate']:.4f}", f"distortion {record['distortion']:.4f}"]
+  parts = [f"[{record['split']} @ step {record['step']}]", format_terms(record)]
   if 'committed_rate' in record:
     parts.append(f"committed {record['committed_rate']:.4f}")
   if 'nelbo_aux' in record:

@@ -8,8 +8,28 @@ on any replica; the non-finite guard uses it. `iterations` counts every step, sk
 not, and is the run's global step.
 """
 
+import math
+
 import gin
 import tensorflow as tf
+
+from t2t_delta.errors import UserError
+
+
+def _check_hyperparameters(beta1, beta2, epsilon, clip_norm):
+  """UserError naming the adam.* binding of a value Adam cannot use."""
+  number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+  checks = (('beta1', beta1, number(beta1) and 0 <= beta1 < 1, 'a number in [0, 1)'),
+            ('beta2', beta2, number(beta2) and 0 <= beta2 < 1, 'a number in [0, 1)'),
+            ('epsilon', epsilon, number(epsilon) and 0 < epsilon < math.inf,
+             'a finite number > 0'),
+            ('clip_norm', clip_norm, clip_norm is None or (
+                number(clip_norm) and 0 < clip_norm < math.inf),
+             'None or a finite number > 0'))
+  for name, value, ok, expected in checks:
+    if not ok:
+      raise UserError(f'adam.{name}={value!r} is invalid: expected {expected}; fix the '
+                      f'adam.{name} binding.')
 
 
 @gin.configurable('adam', denylist=['variables', 'learning_rate_fn', 'name'])
@@ -19,6 +39,7 @@ class Adam(tf.Module):
   def __init__(self, variables, learning_rate_fn, beta1=0.9, beta2=0.999, epsilon=1e-8,
                clip_norm=None, name='adam'):
     super().__init__(name=name)
+    _check_hyperparameters(beta1, beta2, epsilon, clip_norm)
     self.learning_rate_fn = learning_rate_fn
     self.beta1, self.beta2, self.epsilon, self.clip_norm = beta1, beta2, epsilon, clip_norm
     self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False, name='iterations')

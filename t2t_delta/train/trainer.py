@@ -17,7 +17,9 @@ gin (all under `train.`): batch_size, steps, eval_every, learning_rate, objectiv
 see `TrainConfig`.
 """
 
+import contextlib
 import dataclasses
+import math
 import os
 import shutil
 import signal
@@ -26,17 +28,31 @@ import tempfile
 import time
 
 import gin
+import numpy as np
 import tensorflow as tf
 
+from t2t_delta import errors
 from t2t_delta import objectives as objectives_lib
 from t2t_delta.errors import UserError
 from t2t_delta.evaluate import information
-from t2t_delta.train import inputs, metrics, run_dir, schedules, strategies
+from t2t_delta.train import inputs, metrics, preflight, progress, run_dir, run_lock
+from t2t_delta.train import schedules, strategies, summaries
 from t2t_delta.train.optimizer import Adam
 
 
 class NonFiniteError(RuntimeError):
   """Training produced a non-finite loss or gradient."""
+
+
+class _Stopped(Exception):
+  """SIGTERM/SIGINT arrived during an evaluation (raised between batches)."""
+
+  def __init__(self, signum):
+    super().__init__(signum)
+    self.signum = signum
+
+
+STEP_MAX = 2**63 - 1   # the step counter is an int64 variable
 
 
 @gin.configurable('train')
@@ -96,17 +112,19 @@ class TrainConfig:
 
     is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)
     is_num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
-    check('batch_size', lambda v: is_int(v) and v > 0, 'a positive integer')
-    check('eval_batch_size', lambda v: is_int(v) and v >= 0,
+    count = lambda v: is_int(v) and 0 <= v <= STEP_MAX
+    steps = f'at most {STEP_MAX} (the step counter is int64)'
+    check('batch_size', lambda v: is_int(v) and 0 < v <= preflight.INT32_MAX,
+          'a positive integer')
+    check('eval_batch_size', lambda v: is_int(v) and 0 <= v <= preflight.INT32_MAX,
           'a non-negative integer (0: same as batch_size)')
-    check('steps', lambda v: is_int(v) and v >= 0, 'a non-negative integer')
-    check('eval_every', lambda v: is_int(v) and v >= 0,
-          'a non-negative integer (0: only at the end)')
-    check('log_every', lambda v: is_int(v) and v >= 0, 'a non-negative integer')
-    check('steps_per_loop', lambda v: is_int(v) and v > 0, 'a positive integer')
-    check('checkpoint_every_steps', lambda v: is_int(v) and v >= 0,
-          'a non-negative integer (0: no step trigger)')
-    check('checkpoint_every_secs', lambda v: is_num(v) and v > 0,
+    check('steps', count, f'a non-negative integer {steps}')
+    check('eval_every', count, f'a non-negative integer (0: only at the end) {steps}')
+    check('log_every', count, f'a non-negative integer {steps}')
+    check('steps_per_loop', lambda v: count(v) and v > 0, f'a positive integer {steps}')
+    check('checkpoint_every_steps', count,
+          f'a non-negative integer (0: no step trigger) {steps}')
+    check('checkpoint_every_secs', lambda v: is_num(v) and 0 < v < math.inf,
           'a positive number of seconds')
     check('keep_checkpoint_max', lambda v: is_int(v) and v > 0, 'a positive integer')
     check('nonfinite', lambda v: v in ('stop', 'skip'), "'stop' or 'skip'")
@@ -161,12 +179,14 @@ class Trainer:
     self.strategy = strategy
     self.seed = int(seed)
     self.config = config or TrainConfig()
+    self.summary_config = summaries.SummaryConfig()
     self.run_info = run_info or {}
     self.is_chief = strategies.is_chief(strategy)
     self._worker_checkpoint_dir = None if self.is_chief else tempfile.mkdtemp(
         prefix='t2t_delta_worker_checkpoints_')
     c = self.config
     c.validate()
+    self.summary_config.validate()
     replicas = strategy.num_replicas_in_sync
     if c.batch_size % replicas:
       raise UserError(f'train.batch_size={c.batch_size} is not divisible by the '
@@ -180,6 +200,9 @@ class Trainer:
         raise UserError(f"unknown split {split!r} in train.eval_split/final_splits; "
                         "valid: 'train', 'eval', 'test'.")
     model_name = getattr(model_cls, 'registered_name', model_cls.__name__)
+    self.model_name = model_name
+    for configurable in (model_cls, c.objective, c.learning_rate):
+      preflight.check_bindings(configurable)
     with strategy.scope():
       try:
         self.model = model_cls(problem)
@@ -192,7 +215,7 @@ class Trainer:
       self.variables = list(self.model.trainable_variables)
       try:
         self.optimizer = Adam(self.variables, c.learning_rate)
-        float(self.optimizer.learning_rate_fn(tf.constant(1, tf.int64)))
+        _check_learning_rate(self.optimizer.learning_rate_fn, c.steps)
       except UserError:
         raise
       except (ValueError, TypeError, tf.errors.InvalidArgumentError) as e:
@@ -202,6 +225,27 @@ class Trainer:
     self.manager = self._make_manager()
     self._train_loop = None
     self._eval_step = None
+    self._pictures_step = None   # the step whose eval pictures/texts were written
+    self._signals = None         # _SignalFlag while training or evaluating
+
+  def check_runnable(self, memory_check=True):
+    """Trace the model on a dummy batch and estimate the memory of a step (no writes).
+
+    Raises UserError for a configuration the model or TensorFlow rejects while
+    tracing, for tensors beyond int32 indexing, and (with `memory_check`, on CPU)
+    for a batch that will not fit in the available memory.
+    """
+    c, replicas = self.config, self.strategy.num_replicas_in_sync
+    graph = preflight.trace_step(self.model, self.problem, c.objective, self.model_name)
+    describe = preflight.describe_inputs(self.problem, self.model_name)
+    batch = max(c.batch_size, self.eval_batch_size)
+    if memory_check and preflight.on_cpu(self.strategy):
+      preflight.check_memory(graph, self.num_parameters, batch, replicas, describe)
+    preflight.check_tensor_sizes(graph, batch, replicas, describe)
+
+  @property
+  def num_parameters(self):
+    return sum(int(np.prod(v.shape)) for v in self.variables)
 
   # ---- state ----------------------------------------------------------------------------
   @property
@@ -276,9 +320,24 @@ class Trainer:
            f'checkpoint(s) {", ".join(sorted(os.path.basename(p) for p in rejected))}.')
     return restored
 
+  def startup_line(self, restored, evaluating=False):
+    """The first line of a training or evaluation invocation (see `progress`)."""
+    if evaluating:
+      state = f'evaluating step {self.step}'
+    elif restored:
+      state = f'resuming from {restored} at step {self.step} of {self.config.steps}'
+    else:
+      state = f'fresh start, {self.config.steps} steps'
+    device = type(self.strategy).__name__.replace('Strategy', '')
+    return progress.startup_line(
+        self.problem.registered_name, self.model_name, self.num_parameters,
+        self.strategy.num_replicas_in_sync, device, self.output_dir, state)
+
   def save(self):
     """Checkpoint at the current step (every worker must call it); returns its path."""
-    path = self.manager.save(checkpoint_number=self.step)
+    with errors.writing(f'checkpoint {self.manager.directory}/ckpt-{self.step}',
+                        self._resume_advice()):
+      path = self.manager.save(checkpoint_number=self.step)
     if not self.is_chief:
       shutil.rmtree(self._worker_checkpoint_dir, ignore_errors=True)
     return path
@@ -336,11 +395,14 @@ class Trainer:
 
     @tf.function
     def train_loop(iterator, num_steps):
+      """Runs `num_steps` steps; returns the sums over them and the last step's flags."""
       sums, flags = self._reduce(*strategy.run(self._replica_step, (next(iterator),)))
       for _ in tf.range(num_steps - 1):
         if stop_on_nonfinite and tf.reduce_max(list(flags.values())) > 0.0:
           break
-        sums, flags = self._reduce(*strategy.run(self._replica_step, (next(iterator),)))
+        step_sums, flags = self._reduce(*strategy.run(self._replica_step,
+                                                      (next(iterator),)))
+        sums = {k: sums[k] + step_sums[k] for k in sums}
       return sums, flags
 
     return train_loop
@@ -354,26 +416,37 @@ class Trainer:
   def _build_eval_step(self):
     def replica_eval(features):
       out = self.model(features, training=False, seed=tf.constant([0, 0], tf.int32))
-      return metrics.batch_sums(self.problem, features, out)
+      return metrics.batch_sums(self.problem, features, out), metrics.group_sums(
+          features, out)
 
     @tf.function
     def eval_step(features):
-      sums = self.strategy.run(replica_eval, (features,))
-      return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
-              for k, v in sums.items()}
+      sums, groups = self.strategy.run(replica_eval, (features,))
+      reduce = lambda v: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+      return ({k: reduce(v) for k, v in sums.items()},
+              {k: reduce(v) for k, v in groups.items()})
 
     return eval_step
 
   # ---- public API ---------------------------------------------------------------------
   def evaluate(self, split):
     """Whole-split metrics record (also appended to metrics.jsonl by the caller)."""
+    return self._evaluate(split)[0]
+
+  def _evaluate(self, split):
+    """(record, KL per latent dimension [G] in nats per example, or None)."""
     if self._eval_step is None:
       self._eval_step = self._build_eval_step()
     dataset = self.strategy.distribute_datasets_from_function(
         lambda ctx: inputs.eval_dataset(self.problem, split, self.eval_batch_size, ctx))
-    totals = {}
+    totals, per_group = {}, None
     for features in dataset:
-      metrics.add(totals, metrics.to_numpy(self._eval_step(features)))
+      self._check_signal()
+      sums, groups = self._eval_step(features)
+      metrics.add(totals, metrics.to_numpy(sums))
+      if 'rate_per_group' in groups:
+        value = np.asarray(groups['rate_per_group'], np.float64)
+        per_group = value if per_group is None else per_group + value
     if not totals:
       raise UserError(f'the {split} split of {self.problem.registered_name} is empty.')
     record = metrics.summarize(self.problem, totals, self.step, split)
@@ -381,24 +454,51 @@ class Trainer:
       delta = self.model.committed_rate()
       record['committed_rate'] = self.problem.nats_to_unit(
           delta * totals['count'], totals['units'])
-    return record
+    if per_group is not None:
+      per_group = per_group / max(totals['count'], 1e-12)
+    return record, per_group
 
-  def _record_eval(self, split, writer_cache):
-    record = self.evaluate(split)
+  def _check_signal(self):
+    if self._signals is not None and self._signals.signum is not None:
+      raise _Stopped(self._signals.signum)
+
+  def _resume_advice(self):
+    latest = self.manager.latest_checkpoint
+    return ('free disk space and rerun the same command (it resumes from '
+            f'{latest}).' if latest else 'free disk space and rerun the same command.')
+
+  def _record_eval(self, split, writer_cache, final=False):
+    record, kl_per_dim = self._evaluate(split)
     c = self.config
     if self.model.has_latents and c.information_examples and self.is_chief:
+      self._check_signal()
       record.update(information.quick_information(
           self.model, self.problem, split, self.eval_batch_size,
           max_examples=c.information_examples, num_negatives=c.information_negatives,
           seed=self.seed))
     if self.is_chief:
-      run_dir.append_jsonl(os.path.join(self.output_dir, run_dir.METRICS_FILE), record)
-    with self._summary_writer(writer_cache, split).as_default(step=record['step']):
+      path = os.path.join(self.output_dir, run_dir.METRICS_FILE)
+      with errors.writing(path, self._resume_advice()):
+        run_dir.append_jsonl(path, record)
+    _log(metrics.format_record(record))
+    step = record['step']
+    with self._summary_writer(writer_cache, split).as_default(step=step):
       for key, value in record.items():
         if isinstance(value, float):
           tf.summary.scalar(key, value)
-    _log(metrics.format_record(record))
+      if self.is_chief:
+        pictures = (self._pictures_step != step and self._pictures_supported() and
+                    self.summary_config.pictures_due(step, final))
+        if pictures:
+          self._pictures_step = step
+        summaries.write_eval(self.summary_config, self.model, self.problem, split, step,
+                             kl_per_dim, self.seed, pictures=pictures)
+    self._check_signal()
     return record
+
+  def _pictures_supported(self):
+    """Samples are decoded on the host, outside the strategy: not from TPU variables."""
+    return not isinstance(self.strategy, tf.distribute.TPUStrategy)
 
   def train(self, evaluate=True):
     """Train to `config.steps` (resuming), evaluating and checkpointing on the way.
@@ -412,11 +512,57 @@ class Trainer:
     checkpoint. A hard kill in between therefore repeats the evaluation on resume (a
     duplicate record with the same values) rather than losing it.
     """
-    with _SignalFlag() as flag:
-      records = self._train(evaluate, flag)
-    return records
+    with _SignalFlag() as flag, self._locked() as lock:
+      self._signals = flag
+      try:
+        return self._train(evaluate, flag, lock)
+      finally:
+        self._signals = None
 
-  def _train(self, evaluate, flag):
+  @contextlib.contextmanager
+  def _locked(self):
+    """The run directory's lock (chief only; other workers write nothing there)."""
+    if not self.is_chief:
+      yield None
+      return
+    lock = run_lock.RunLock(self.output_dir).acquire()
+    try:
+      yield lock
+    finally:
+      lock.release()
+
+  def _first_step_error(self, error):
+    """A one-line UserError for an error of the first compiled step, or None."""
+    where = (f'the first training step of {self.model_name} on '
+             f'{self.problem.registered_name} failed')
+    original = preflight.user_error_from_trace(error)
+    if original is not None:
+      return UserError(f'{where}: {original}; check the {self.model_name}.* and train.* '
+                       'gin bindings.')
+    if isinstance(error, UserError):
+      return error
+    if isinstance(error, tf.errors.ResourceExhaustedError):
+      return UserError(f'{where}: out of memory ({preflight.runtime_error_summary(error)}); '
+                       'lower train.batch_size or use smaller inputs or a smaller model.')
+    if isinstance(error, tf.errors.OpError):
+      return UserError(f'{where}: {preflight.runtime_error_summary(error)}; check the '
+                       f'{self.model_name}.* and train.* gin bindings.')
+    if isinstance(error, (ValueError, TypeError)):
+      return UserError(f'{where}: {_first_line(error)}; check the {self.model_name}.* and '
+                       'train.* gin bindings.')
+    return None
+
+  def _write_run_files(self):
+    """run.json (if given) and config.gin, once the first step of an invocation ran."""
+    advice = self._resume_advice()
+    if self.run_info:
+      with errors.writing(os.path.join(self.output_dir, run_dir.RUN_FILE), advice):
+        run_dir.write_run_info(self.output_dir, self.run_info)
+    path = os.path.join(self.output_dir, run_dir.CONFIG_FILE)
+    with errors.writing(path, advice):
+      run_dir.atomic_write(path, gin.operative_config_str())
+
+  def _train(self, evaluate, flag, lock):
     c = self.config
     metrics_path = os.path.join(self.output_dir, run_dir.METRICS_FILE)
     if self.is_chief and run_dir.repair_jsonl(metrics_path):
@@ -424,17 +570,15 @@ class Trainer:
            'run was killed while writing it).')
     restored = self.restore()
     start = self.step
-    if restored:
-      _log(f'Resumed from {restored} at step {start}.')
+    _log(self.startup_line(restored))
     if self._train_loop is None:
       self._train_loop = self._build_train_loop()
     dataset = self.strategy.distribute_datasets_from_function(
         lambda ctx: inputs.train_dataset(self.problem, c.batch_size, self.seed, start, ctx))
     iterator = iter(dataset)
     writers = {}
-    train_writer = self._summary_writer(writers, 'train')
     last_save_time = time.time()
-    last_log_time, last_log_step = time.time(), start
+    log = progress.Progress(self.problem, start, c.steps)
     skipped_at_start = skipped_before = int(self.optimizer.skipped.numpy())
     config_written = False   # rewritten once per invocation, after its first step
 
@@ -459,10 +603,20 @@ class Trainer:
       num = min(c.steps_per_loop, c.steps - before)
       num = min(num, _steps_to_boundary(before, c.log_every, c.eval_every,
                                         c.checkpoint_every_steps))
-      sums, flags = self._train_loop(iterator, tf.constant(num))
+      try:
+        sums, flags = self._train_loop(iterator, tf.constant(num))
+      except Exception as e:  # pylint: disable=broad-except
+        error = self._first_step_error(e) if not config_written else None
+        if error is None:
+          raise
+        # Nothing was written for this invocation yet: leave the directory as it was.
+        if lock is not None:
+          lock.release(remove_dir=True)
+        raise error from None
       sums = metrics.to_numpy(sums)
       flags = {k: float(v) for k, v in flags.items()}
       step = self.step
+      log.add(sums, step)
       if c.nonfinite == 'stop' and max(flags.values()) > 0.0:
         raise NonFiniteError(
             f'non-finite {_describe_nonfinite(flags)} at step {step}; training stopped '
@@ -478,26 +632,23 @@ class Trainer:
              f'({skipped} skipped so far).')
         skipped_before = skipped
       if self.is_chief and not config_written:
-        run_dir.atomic_write(os.path.join(self.output_dir, run_dir.CONFIG_FILE),
-                             gin.operative_config_str())
-        config_written = True
+        self._write_run_files()
+      config_written = True
       if c.log_every and (step % c.log_every == 0 or step == c.steps):
-        now = time.time()
-        rate = (step - last_log_step) / max(now - last_log_time, 1e-9)
-        last_log_time, last_log_step = now, step
-        count = max(sums['count'], 1.0)
         lr = float(self.optimizer.learning_rate_fn(step))
-        _log(f'step {step}/{c.steps}  {rate:.2f} steps/s  '
-             f'loss {sums["loss"] / count:.4f}  '
-             f'distortion {sums["distortion"] / count:.4f}  '
-             f'rate {sums["rate"] / count:.6f} nats/example  lr {lr:.3g}')
-        with train_writer.as_default(step=step):
-          record = metrics.summarize(self.problem, sums, step, 'train')
+        line, record = log.line(step, lr)
+        _log(line)
+        with self._summary_writer(writers, 'train').as_default(step=step):
           for key in ('nelbo', 'rate', 'distortion'):
             tf.summary.scalar(key, record[key])
           tf.summary.scalar('learning_rate', lr)
       if evaluate and c.eval_every and step % c.eval_every == 0 and step < c.steps:
-        self._record_eval(c.eval_split, writers)
+        eval_started = time.time()
+        try:
+          self._record_eval(c.eval_split, writers)
+        except _Stopped:
+          pass   # checkpoint this step below, then stop
+        log.pause(time.time() - eval_started)
       if (c.checkpoint_every_steps and step % c.checkpoint_every_steps == 0) or (
           time.time() - last_save_time > c.checkpoint_every_secs) or step == c.steps:
         self.save()
@@ -515,18 +666,37 @@ class Trainer:
     records = []
     if evaluate:
       for split in c.final_splits:
-        stop_if_signalled(self.step, save=False)
-        records.append(self._record_eval(split, writers))
+        try:
+          records.append(self._record_eval(split, writers, final=True))
+        except _Stopped:
+          break
+    stop_if_signalled(self.step, save=False)
     for writer in writers.values():
       writer.flush()
     return records
 
   def evaluate_splits(self, splits):
-    if not self.restore():
-      raise UserError(f'no checkpoint in {run_dir.checkpoint_dir(self.output_dir)}; '
-                      'train first (same --output_dir) or point --output_dir at a run.')
-    writers = {}
-    return [self._record_eval(split, writers) for split in splits]
+    """Evaluate the latest checkpoint on `splits` (SIGTERM/SIGINT: exit 128 + N)."""
+    with _SignalFlag() as flag, self._locked():
+      self._signals = flag
+      try:
+        if not self.restore():
+          raise UserError(f'no checkpoint in {run_dir.checkpoint_dir(self.output_dir)}; '
+                          'train first (same --output_dir) or point --output_dir at a '
+                          'run.')
+        _log(self.startup_line(None, evaluating=True))
+        writers = {}
+        try:
+          return [self._record_eval(split, writers, final=True) for split in splits]
+        except _Stopped as e:
+          _log(f'{signal.Signals(e.signum).name} received: stopped evaluating step '
+               f'{self.step}; rerun the same command to evaluate it again.')
+          raise SystemExit(128 + e.signum) from None
+        finally:
+          for writer in writers.values():
+            writer.flush()
+      finally:
+        self._signals = None
 
 
 def _checkpoint_step(path):
@@ -554,6 +724,18 @@ def _describe_nonfinite(flags):
     return 'values'
   first, rest = bad[0], bad[1:]
   return first + (f' (and {", ".join(rest)})' if rest else '')
+
+
+def _check_learning_rate(schedule, steps):
+  """UserError unless the schedule gives a finite rate >= 0 everywhere it is sampled
+  and > 0 at step 1 (a zero or negative rate trains nothing or diverges)."""
+  samples = sorted({1, 2, 10, 100, 1000, max(steps // 2, 1), max(min(steps, 2**62), 1)})
+  for step in samples:
+    value = float(schedule(tf.constant(step, tf.int64)))
+    if not math.isfinite(value) or value < 0 or (step == 1 and value <= 0):
+      raise UserError(f'the learning rate is {value:g} at step {step}; it must be finite '
+                      'and > 0: fix train.learning_rate or the bindings of its schedule '
+                      '(e.g. constant_learning_rate.value).')
 
 
 def _steps_to_boundary(step, *periods):

@@ -1,64 +1,30 @@
 """bfloat16 activations: the tiny configs train on CPU and track float32.
 
-Each tiny configuration (gin/image_tiny.gin on image_synthetic, gin/text_tiny.gin on
-text_synthetic) is trained twice from the same seed, once with float32 and once with
-bfloat16 activations (`<model>.compute_dtype`); variables, optimizer state and the loss
+Each tiny configuration of `tiny_runs` (gin/image_tiny.gin on image_synthetic,
+gin/text_tiny.gin on text_synthetic) is trained from the same seed with float32 and
+with bfloat16 activations (`<model>.compute_dtype`); variables, optimizer state and the loss
 stay float32. The whole-split negative ELBO at every evaluation must agree to within
 a few percent (bfloat16 keeps 8 bits of mantissa, so per-activation relative error is
 ~0.4%), while training moves it by much more than that.
 """
 
-import json
-import os
-
-import gin
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from t2t_delta import registry
+import tiny_runs
 from t2t_delta.models import delta_vae_image
-from t2t_delta.train import config as config_lib
-from t2t_delta.train import strategies
-from t2t_delta.train import trainer as trainer_lib
-
-STEPS = 20
-CONFIGS = {   # problem, model, gin file, extra binding (a smaller eval split)
-    'image': ('image_synthetic', 'delta_vae_image', 'gin/image_tiny.gin',
-              'image_synthetic.num_eval = 128'),
-    'text': ('text_synthetic', 'delta_vae_text', 'gin/text_tiny.gin',
-             'text_synthetic.num_eval = 128'),
-}
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _train(output_dir, problem_name, model_name, gin_file, extra, dtype):
-  config_lib.parse_gin(
-      gin_files=[os.path.join(REPO, gin_file)],
-      gin_params=[f'train.steps = {STEPS}', 'train.eval_every = 10',
-                  'train.log_every = 0', "train.final_splits = ('eval',)",
-                  'train.batch_size = 8', 'train.eval_batch_size = 128',
-                  'linear_warmup_constant.warmup_steps = 5',
-                  extra, f"{model_name}.compute_dtype = '{dtype}'"])
-  try:
-    problem = registry.problem(problem_name)()
-    trainer = trainer_lib.Trainer(problem, registry.model(model_name), output_dir,
-                                  strategies.make_strategy('cpu'), seed=1,
-                                  config=trainer_lib.TrainConfig())
-    trainer.train()
+@pytest.mark.parametrize('name', sorted(tiny_runs.CONFIGS))
+def test_bfloat16_tracks_float32(name, tiny_run):
+  curves = {}
+  for dtype in ('float32', 'bfloat16'):
+    output_dir, trainer = tiny_run(name, dtype)
     assert trainer.model.compute_dtype == tf.as_dtype(dtype)
-  finally:
-    gin.clear_config()
-  with open(os.path.join(output_dir, 'metrics.jsonl')) as f:
-    return [json.loads(line)['nelbo'] for line in f]
-
-
-@pytest.mark.parametrize('name', sorted(CONFIGS))
-def test_bfloat16_tracks_float32(name, tmp_path):
-  curves = {dtype: np.array(_train(str(tmp_path / dtype), *CONFIGS[name], dtype))
-            for dtype in ('float32', 'bfloat16')}
+    curves[dtype] = np.array([r['nelbo'] for r in tiny_runs.records(output_dir, 'eval')])
   f32, bf16 = curves['float32'], curves['bfloat16']
-  assert len(f32) == len(bf16) == STEPS // 10    # evals at 10 and the final one
+  assert len(f32) == len(bf16) == tiny_runs.STEPS // tiny_runs.EVAL_EVERY
   assert np.all(np.isfinite(bf16))
   gap = np.abs(bf16 - f32) / f32
   assert gap.max() < 0.02, (f32, bf16)

@@ -81,6 +81,12 @@ def test_imagenet32_prepared_streams(tmp_path, write_prepared_tfds):
   p.validate()
   assert p.arrays('train') is None
   assert p.num_examples('train') == 12 and p.num_examples('test') == 6
+  # run.json records which TFDS data (name, version, counts) the run used.
+  info = p.data_info()
+  assert info['tfds_name'] == 'imagenet_resized/32x32'
+  assert info['tfds_version'] == str(p.builder.version) and info['tfds_version']
+  assert info['tfds_data_dir'].startswith(str(tmp_path))
+  assert info['num_examples'] == {'train': 12, 'eval': 6, 'test': 6}
   ds = p.examples('eval')
   spec = p.feature_spec()
   for key, s in spec.items():
@@ -118,6 +124,8 @@ def test_lm1b_prepared_trains_vocab_once(tmp_path, write_prepared_tfds):
   p = LanguagemodelLm1b(data_dir=str(tmp_path), vocab_size=64, max_length=24)
   p.validate()
   assert p.num_examples('train') == 60 and p.num_examples('eval') == 3
+  assert p.data_info()['tfds_name'] == 'lm1b'
+  assert p.data_info()['num_examples'] == {'train': 60, 'eval': 3, 'test': 3}
   got = _check_text_dataset(p, 'test', 3)
   model = tmp_path / 'lm1b_vocab' / 'spm.64.model'
   assert model.exists()

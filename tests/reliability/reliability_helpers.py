@@ -6,6 +6,8 @@ import signal
 import subprocess
 import sys
 
+import in_process
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS = os.path.dirname(HERE)
 REPO = os.path.dirname(TESTS)
@@ -52,19 +54,8 @@ def finish(proc, timeout=600):
 
 
 def run_in_process(module, rows, work_dir):
-  """Run [{'id', 'args'}] rows in one process (validation_runner.py); id -> result."""
-  rows_path = os.path.join(work_dir, 'rows.json')
-  results_path = os.path.join(work_dir, 'results.json')
-  with open(rows_path, 'w') as f:
-    json.dump(rows, f)
-  proc = subprocess.run(
-      [sys.executable, os.path.join(HERE, 'validation_runner.py'), module, rows_path,
-       results_path], capture_output=True, text=True, env=env(), cwd=REPO, timeout=600)
-  if proc.returncode != 0 or not os.path.exists(results_path):
-    raise AssertionError(f'validation runner failed ({proc.returncode}):\n'
-                         f'{proc.stdout}\n{proc.stderr[-3000:]}')
-  with open(results_path) as f:
-    return json.load(f)
+  """Run [{'id', 'args'}] rows in one process (tests/in_process.py); id -> result."""
+  return in_process.run(module, rows, work_dir)
 
 
 def snapshot(root):
@@ -109,6 +100,17 @@ def checkpoint_state(output_dir):
 
 def step_of(path):
   return int(path.rsplit('-', 1)[1])
+
+
+def unwritable_directory(base):
+  """A directory that refuses new files: read-only permissions, or (for the
+  superuser, whom permissions do not stop) sysfs, which refuses them to everyone."""
+  if os.geteuid() == 0:
+    return '/sys'
+  path = os.path.join(base, 'read_only')
+  os.makedirs(path)
+  os.chmod(path, 0o555)
+  return path
 
 
 SIGNAL_STATUS = {signal.SIGTERM: 143, signal.SIGINT: 130}

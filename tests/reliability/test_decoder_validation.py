@@ -1,7 +1,7 @@
 """Decoder start-up errors: one 'error: ' line, exit 2, the run directory untouched.
 
-Rows run in one helper process (validation_runner.py with the decoder's flag parsing
-and `_main`). Rows that need the decoder's mode modules are skipped until those exist.
+Rows run in one helper process (tests/in_process_runner.py with the decoder's flag
+parsing and `_main`). Rows that need the decoder's mode modules are skipped until those exist.
 """
 
 import importlib.util
@@ -32,9 +32,17 @@ ROWS = {
                                     ['--occlude applies to --mode=reconstruct only'],
                                     'no_checkpoint'),
     'bad_temperature': (['--output_dir={out}', '--temperature=0'],
-                        ['--temperature=0.0 must be > 0'], 'no_checkpoint'),
+                        ['--temperature=0.0 must be finite and > 0'], 'no_checkpoint'),
     'bad_num_samples': (['--output_dir={out}', '--num_samples=0'],
                         ['--num_samples=0 must be >= 1'], 'no_checkpoint'),
+    'infinite_temperature': (['--output_dir={out}', '--temperature=inf'],
+                             ['--temperature=inf must be finite and > 0'], 'no_checkpoint'),
+    'nan_temperature': (['--output_dir={out}', '--temperature=nan'],
+                        ['--temperature=nan must be finite and > 0'], 'no_checkpoint'),
+    'unwritable_to_file': (['--output_dir={out}', '--to_file={unwritable}/s.png'],
+                           ['--to_file={unwritable}/s.png cannot be written',
+                            'permission denied', 'choose another --to_file'],
+                           'no_checkpoint'),
 }
 
 
@@ -55,6 +63,7 @@ def results(tmp_path_factory):
   if importlib.util.find_spec(h.DECODER) is None:
     pytest.skip('t2t_delta.decode.cli does not exist yet')
   base = tmp_path_factory.mktemp('decoder_validation')
+  unwritable = h.unwritable_directory(str(base))
   rows, outs = [], {}
   for row_id, (args, _, kind) in ROWS.items():
     if row_id in _NEEDS_MODES and not _HAS_MODES:
@@ -62,11 +71,12 @@ def results(tmp_path_factory):
     out = str(base / row_id / 'run')
     outs[row_id] = out
     _make(out, kind)
-    rows.append({'id': row_id, 'args': [a.format(out=out) for a in args]})
+    rows.append({'id': row_id, 'args': [a.format(out=out, unwritable=unwritable)
+                                        for a in args]})
   before = {row_id: h.snapshot(out) for row_id, out in outs.items()}
   results = h.run_in_process(h.DECODER, rows, str(base))
   after = {row_id: h.snapshot(out) for row_id, out in outs.items()}
-  return {'results': results, 'before': before, 'after': after}
+  return {'results': results, 'before': before, 'after': after, 'unwritable': unwritable}
 
 
 @pytest.mark.parametrize('row_id', list(ROWS))
@@ -79,5 +89,5 @@ def test_decoder_bad_input_is_one_line_error(results, row_id):
   lines = result['stderr'].splitlines()
   assert len(lines) == 1 and lines[0].startswith('error: '), result['stderr']
   for expected in ROWS[row_id][1]:
-    assert expected in lines[0], lines[0]
+    assert expected.format(unwritable=results['unwritable']) in lines[0], lines[0]
   assert results['before'][row_id] == results['after'][row_id]

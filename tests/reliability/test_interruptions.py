@@ -96,7 +96,7 @@ def scenario(tmp_path_factory):
 def test_interrupted_run_finishes_with_the_right_step(scenario):
   status, out, err = scenario['final']
   assert status == 0, err[-3000:]
-  assert 'Resumed from' in out
+  assert 'resuming from' in out
   record = h.last_record(scenario['run'])
   assert record is not None and record['step'] == STEPS
   latest, _ = h.checkpoint_state(scenario['run'])
@@ -134,7 +134,7 @@ def test_each_restart_resumed_from_a_checkpoint_it_could_load(scenario):
     if previous['latest'] is None:
       continue
     assert 'Traceback' not in current['stderr'], current['stderr'][-3000:]
-    match = re.search(r'Resumed from (\S+) at step (\d+)\.', current['stdout'])
+    match = re.search(r'resuming from (\S+) at step (\d+) of', current['stdout'])
     assert match, current['stdout']
     # Listed checkpoints are complete, so the newest listed one is the one resumed.
     assert h.step_of(match.group(1)) == int(match.group(2)) == h.step_of(previous['latest'])

@@ -3,7 +3,7 @@
 'stop': exit 3 with one line naming the step and the term; the last checkpoint is the
 one before the bad step and nothing after it is written. 'skip': the bad update is
 skipped, counted (in the checkpointed `optimizer.skipped`) and reported; training
-finishes. Both runs start together to share the machine's start-up time.
+finishes. Both runs go through the trainer in one helper process (tests/in_process.py).
 """
 
 import os
@@ -29,12 +29,12 @@ def _command(output_dir, *extra):
 def runs(tmp_path_factory):
   base = tmp_path_factory.mktemp('nonfinite')
   dirs = {'stop': str(base / 'stop'), 'skip': str(base / 'skip')}
-  procs = {
-      'stop': h.start(h.TRAINER, _command(dirs['stop'],
-                                          "--gin_param=inject_nonfinite.term='distortion'")),
-      'skip': h.start(h.TRAINER, _command(dirs['skip'], "--gin_param=train.nonfinite='skip'")),
-  }
-  return {name: (dirs[name],) + h.finish(proc) for name, proc in procs.items()}
+  rows = [{'id': 'stop', 'args': _command(dirs['stop'],
+                                          "--gin_param=inject_nonfinite.term='distortion'")},
+          {'id': 'skip', 'args': _command(dirs['skip'], "--gin_param=train.nonfinite='skip'")}]
+  results = h.run_in_process(h.TRAINER, rows, str(base))
+  return {name: (dirs[name], r['status'], r['stdout'], r['stderr'])
+          for name, r in results.items()}
 
 
 def test_stop_exits_3_with_one_line_naming_step_and_term(runs):

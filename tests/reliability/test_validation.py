@@ -1,7 +1,7 @@
 """Start-up validation: every bad input gives one 'error: ' line, exit 2, nothing written.
 
-All rows run in one helper process (validation_runner.py: the CLI's own flag parsing
-and `_main`, in-process) to pay TensorFlow's start-up once; a few rows also run
+All rows run in one helper process (tests/in_process_runner.py: the CLI's own flag
+parsing and `_main`, in-process) to pay TensorFlow's start-up once; a few rows also run
 through the real binary in a subprocess and must give the same result. Each row's
 --output_dir is either absent (and must stay absent) or holds a run of the same
 problem and model (and must be left byte-for-byte, mtime-for-mtime untouched).
@@ -20,6 +20,9 @@ import reliability_helpers as h
 # id: (args, [expected substrings], output_dir is an existing run of the same problem)
 IMAGES = ['--problem=image_files', '--model=vae_conv']
 TEXT = ['--problem=text_lines', '--model=vae_bow']
+DELTA = ['--problem=image_synthetic', '--model=delta_vae_image',
+         '--gin_file=gin/image_tiny.gin']
+FAULTY = ['--problem=tiny_images', '--model=tiny_faulty']
 ROWS = {
     'missing_output_dir': (['--problem=tiny_images', '--model=vae_conv', '--NO_OUT'],
                            ['missing --output_dir'], False),
@@ -94,6 +97,57 @@ ROWS = {
                                 'bad_json'),
     'evaluate_without_checkpoint': (h.TINY + ['--schedule=evaluate'],
                                     ['no checkpoint in', 'train first'], True),
+    # Settings that used to fail only inside the compiled step (a traceback, and
+    # run.json and summaries/ left behind).
+    'delta_no_components': (DELTA + ['--gin_param=delta_vae_image.num_components=0'],
+                            ['delta_vae_image.num_components=0 is invalid',
+                             'integer >= 1'], True),
+    'delta_dropout_above_one': (DELTA + ['--gin_param=delta_vae_image.dropout_rate=1.5'],
+                                ['delta_vae_image.dropout_rate=1.5 is invalid',
+                                 'number in [0, 1)'], True),
+    'model_error_while_tracing': (
+        FAULTY, ['cannot run model tiny_faulty on problem tiny_images',
+                 "tiny_faulty.fail='trace': this model refuses to be traced"], True),
+    'model_error_in_first_step': (
+        FAULTY + ["--gin_param=tiny_faulty.fail='run'"],
+        ['the first training step of tiny_faulty on tiny_images failed',
+         "tiny_faulty.fail='run': no image is negative"], False),
+    'batch_beyond_memory': (DELTA + ['--gin_param=train.batch_size=1000000000'],
+                            ['train.batch_size=1000000000 will not fit in memory',
+                             'lower train.batch_size to at most', '--nocheck_memory'],
+                            True),
+    'batch_beyond_int32_shapes': (DELTA + ['--gin_param=train.batch_size=1000000000',
+                                           '--nocheck_memory'],
+                                  ['train.batch_size=1000000000 is too large',
+                                   'int32 limit', 'use train.batch_size <='], True),
+    'images_beyond_memory': (IMAGES + ['--data_dir={data}/huge'],
+                             ['train.batch_size=32 will not fit in memory',
+                              'vae_conv on 2048x2048x3 images needs an estimated',
+                              'per example', '--nocheck_memory'], True),
+    'latent_dim_zero': (h.TINY[:-3] + ['--gin_param=vae_conv.latent_dim=0'],
+                        ['vae_conv.latent_dim=0 is invalid', 'at least one latent'], True),
+    'learning_rate_negative': (
+        h.TINY + ['--gin_param=train.learning_rate=@constant_learning_rate',
+                  '--gin_param=constant_learning_rate.value=-0.001'],
+        ['the learning rate is -0.001 at step 1', 'finite and > 0'], True),
+    'learning_rate_zero': (
+        h.TINY + ['--gin_param=train.learning_rate=@constant_learning_rate',
+                  '--gin_param=constant_learning_rate.value=0.0'],
+        ['the learning rate is 0 at step 1'], True),
+    'adam_beta1_above_one': (h.TINY + ['--gin_param=adam.beta1=1.5'],
+                             ['adam.beta1=1.5 is invalid', '[0, 1)'], True),
+    'objective_negative_beta': (h.TINY + ['--gin_param=train.objective=@beta_vae',
+                                          '--gin_param=beta_vae.beta=-1.0'],
+                                ['beta_vae.beta=-1.0 is invalid'], True),
+    'steps_beyond_int64': (h.TINY + ['--train_steps=100000000000000000000'],
+                           ['train.steps=100000000000000000000 is invalid',
+                            'int64'], True),
+    'seed_beyond_int32': (h.TINY + ['--seed=4294967296'],
+                          ['--seed=4294967296 must fit in 32 bits'], True),
+    'images_data_dir_is_a_file': (IMAGES + ['--data_dir={data}/unclosed.gin'],
+                                  ['unclosed.gin is a file, not a directory'], True),
+    'text_train_txt_is_a_directory': (TEXT + ['--data_dir={data}/text_dir'],
+                                      ['train.txt is a directory, not a file'], True),
 }
 # Rows also run through the real binary (subprocess) to check the in-process runner.
 SUBPROCESS_ROWS = ('gin_unknown_configurable', 'images_corrupt_file', 'bad_enum_flag')
@@ -123,6 +177,13 @@ def _make_data(data):
     f.write('train.steps = 3\ntrain.final_splits = ("eval",\n')
   with open(f'{data}/unknown.gin', 'w') as f:
     f.write('train.steps = 3\nvae_cnov.hidden = 8\n')
+  os.makedirs(f'{data}/huge')   # four 2048x2048 images: a step would need > 100 GB
+  for split in ('train', 'test'):
+    np.savez_compressed(f'{data}/huge/{split}.npz',
+                        image=np.zeros((4, 2048, 2048, 3), np.uint8))
+  os.makedirs(f'{data}/text_dir/train.txt')
+  with open(f'{data}/text_dir/test.txt', 'w') as f:
+    f.write('a sentence\n')
 
 
 def _problem_and_model(args):

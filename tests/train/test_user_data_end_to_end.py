@@ -1,10 +1,13 @@
-"""User-data problems train end to end through the trainer CLI on files written here."""
+"""User-data problems train end to end through the trainer CLI on files written here
+(the three command lines run in one helper process: tests/in_process.py)."""
 
 import json
 import os
 
 import numpy as np
 from PIL import Image
+
+import in_process
 
 TRAINER = 't2t_delta.train.cli'
 FAST = ['--train_steps=2', '--gin_param=train.batch_size=4', '--gin_param=train.log_every=1']
@@ -16,7 +19,7 @@ def _test_record(output_dir):
   return [r for r in records if r['split'] == 'test'][-1]
 
 
-def test_image_files_npz_and_png_folders_and_text_lines_train(cli, tmp_path):
+def test_image_files_npz_and_png_folders_and_text_lines_train(tmp_path):
   rng = np.random.default_rng(0)
   npz_dir = tmp_path / 'npz'
   npz_dir.mkdir()
@@ -45,10 +48,12 @@ def test_image_files_npz_and_png_folders_and_text_lines_train(cli, tmp_path):
                '--gin_param=text_lines.vocab_size=40',
                '--gin_param=text_lines.max_length=12'],
   }
-  for name, args in runs.items():
-    out = str(tmp_path / f'run_{name}')
-    cli(TRAINER, args + [f'--output_dir={out}'] + FAST, check=0)
-    record = _test_record(out)
+  rows = [{'id': name, 'args': args + [f'--output_dir={tmp_path}/run_{name}'] + FAST}
+          for name, args in runs.items()]
+  results = in_process.run(TRAINER, rows, str(tmp_path))
+  for name in runs:
+    assert results[name]['status'] == 0, results[name]['stderr'][-3000:]
+    record = _test_record(str(tmp_path / f'run_{name}'))
     assert record['step'] == 2
     assert np.isfinite(record['nelbo'])
     assert record['num_examples'] == {'npz': 5, 'png': 4, 'text': 20}[name]

@@ -1,11 +1,14 @@
-"""Run many trainer/decoder command lines in one Python process (saves TF start-up).
+"""Run many command lines of one tool in one Python process (saves TF start-up).
 
-    python validation_runner.py MODULE ROWS.json RESULTS.json
+    python in_process_runner.py MODULE ROWS.json RESULTS.json
 
 ROWS.json is a list of {"id": ..., "args": [...]}. Each row goes through the same
 steps as the binary after TensorFlow is imported: the module's absl flag parsing
 (`parse_flags` if the module has it, else FLAGS(argv)) and its `_main`, with stdout
 and stderr captured. RESULTS.json maps id -> {"status", "stdout", "stderr"}.
+
+A row with "file_size_limit": N runs with the soft RLIMIT_FSIZE at N bytes (writes
+beyond it fail with EFBIG, as on a full disk; SIGXFSZ is ignored), restored after.
 """
 
 import contextlib
@@ -13,12 +16,14 @@ import importlib
 import io
 import json
 import os
+import resource
+import signal
 import sys
 import time
 import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))   # tests/: tiny_problems
+sys.path.insert(0, HERE)   # tests/: tiny_problems
 
 
 def main():
@@ -38,6 +43,11 @@ def main():
     status = 0
     started = time.time()
     flags.FLAGS.unparse_flags()
+    limit = row.get('file_size_limit')
+    previous = resource.getrlimit(resource.RLIMIT_FSIZE)
+    if limit is not None:
+      signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+      resource.setrlimit(resource.RLIMIT_FSIZE, (int(limit), previous[1]))
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
       try:
         argv = parse(argv)
@@ -47,6 +57,7 @@ def main():
       except BaseException:  # pylint: disable=broad-except
         traceback.print_exc()
         status = 1
+    resource.setrlimit(resource.RLIMIT_FSIZE, previous)
     results[row['id']] = {'status': status, 'stdout': out.getvalue(),
                           'stderr': err.getvalue(), 'seconds': time.time() - started}
   with open(results_path, 'w') as f:
