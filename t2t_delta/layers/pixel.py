@@ -136,7 +136,7 @@ class Conv2D(tf.Module):
   def __call__(self, x):
     kernel = tf.cast(self.effective_kernel(), x.dtype)
     y = tf.nn.conv2d(x, kernel, strides=1, padding='VALID')
-    return y + tf.cast(self.bias, x.dtype)
+    return core.add_bias(y, self.bias)
 
 
 class _PaddedConv2D(Conv2D):
@@ -190,8 +190,7 @@ class Conv1x1(Conv2D):
     super().__init__(in_channels, out_channels, (1, 1), **kwargs)
 
   def __call__(self, x):
-    return core.apply_kernel(x, self.effective_kernel()[0, 0]) + tf.cast(self.bias,
-                                                                        x.dtype)
+    return core.add_bias(core.apply_kernel(x, self.effective_kernel()[0, 0]), self.bias)
 
 
 class CausalInput(tf.Module):
