@@ -30,6 +30,7 @@ step, minutes per configuration on two loaded cores; the graph walk needs no com
 import contextlib
 import dataclasses
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -647,15 +648,45 @@ def local_reference(fn):
 
 
 # ---- where the time goes --------------------------------------------------------------
+def _ops_by_trace_name(graph):
+  """{name: op} for the ops of `graph` and of every function it calls.
+
+  The profiler names an op inside a called function `outer/_N/inner`; the index keys
+  such ops by `inner`, their name in the function's own graph.
+  """
+  index = {}
+
+  def walk(g):
+    for op in g.get_operations():
+      index.setdefault(op.name, op)
+      for attr in _FUNCTION_ATTRS:
+        try:
+          value = op.get_attr(attr)
+        except (ValueError, TypeError):
+          continue
+        for fn in value if isinstance(value, list) else [value]:
+          sub = _function_graph(g, fn.name)
+          if sub is not None:
+            walk(sub)
+
+  walk(graph)
+  return index
+
+
 def profile_step(runner, steps=1, top=12):
   """Runs `steps` steps under the TensorFlow profiler; op time by op type.
 
-  Returns (total op milliseconds, [(op type, milliseconds, share)] largest first) from
-  the executor's op events on the host trace (`tf_Compute` threads). Ops running
-  concurrently on several inter-op threads are summed, so the total can exceed wall
-  time; ops inside called functions (While bodies) are included.
+  Returns (total op milliseconds, [(op type, milliseconds, share, GFLOP/s or None)]
+  largest first) from the executor's op events on the host trace (`tf_Compute`
+  threads); GFLOP/s is given for the matmul and convolution kinds that
+  `graph_flops` counts. Ops running concurrently on several inter-op threads are
+  summed, so the total can exceed wall time (and an op's time includes waiting for
+  cores that a concurrent op holds); ops inside called functions (While bodies) are
+  included.
   """
   from tensorflow.tsl.profiler.protobuf import xplane_pb2  # pylint: disable=g-import-not-at-top
+  ops = _ops_by_trace_name(
+      runner.loop.get_concrete_function(runner.iterator, tf.constant(steps)).graph)
   with temp_dir('t2t_delta_profile_') as logdir:
     tf.profiler.experimental.start(logdir)
     try:
@@ -667,7 +698,7 @@ def profile_step(runner, steps=1, top=12):
     space = xplane_pb2.XSpace()
     with open(paths[0], 'rb') as f:
       space.ParseFromString(f.read())
-  by_type = {}
+  by_type, flops_by_type, counted_ms = {}, {}, {}
   for plane in space.planes:
     for line in plane.lines:
       if not line.name.startswith('tf_Compute'):
@@ -676,8 +707,16 @@ def profile_step(runner, steps=1, top=12):
         name = plane.event_metadata[event.metadata_id].name   # 'op_name:OpType'
         if ':' not in name or '::' in name:
           continue
-        op_type = name.rsplit(':', 1)[1]
-        by_type[op_type] = by_type.get(op_type, 0.0) + event.duration_ps * 1e-9
+        op_name, op_type = name.rsplit(':', 1)
+        ms = event.duration_ps * 1e-9
+        by_type[op_type] = by_type.get(op_type, 0.0) + ms
+        op = ops.get(op_name) or ops.get(re.split(r'/_\d+/', op_name)[-1])
+        flops = op_flops(op) if op is not None else None
+        if flops:
+          flops_by_type[op_type] = flops_by_type.get(op_type, 0) + flops
+          counted_ms[op_type] = counted_ms.get(op_type, 0.0) + ms
   total = sum(by_type.values())
   ranked = sorted(by_type.items(), key=lambda kv: -kv[1])[:top]
-  return total, [(k, v, v / total if total else 0.0) for k, v in ranked]
+  return total, [(k, v, v / total if total else 0.0,
+                  flops_by_type[k] / counted_ms[k] * 1e-6 if counted_ms.get(k) else None)
+                 for k, v in ranked]

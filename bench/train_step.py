@@ -125,8 +125,10 @@ def main(argv=None):
   if args.profile:
     for name in names:
       total, ranked = common.profile_step(common.measured(name, args.jit).runner)
-      print(f'  {name}: op time by type over one step ({total:.0f} ms in ops): ' +
-            ', '.join(f'{k} {share:.0%}' for k, _, share in ranked))
+      print(f'  {name}: op time by type over one step ({total:.0f} ms in ops; GFLOP/s '
+            'of the counted kinds): ' + ', '.join(
+                f'{k} {share:.0%}' + (f' ({rate:.0f})' if rate else '')
+                for k, _, share, rate in ranked))
   print(f'spl/1: examples/s with {args.steps_per_loop} steps per compiled call over 1 '
         'step per call (>= 1 expected, noise ~10%); measured on the light configs only '
         '(nan: a heavy config, whose step dwarfs the per-call overhead).')

@@ -8,6 +8,7 @@ before they were tuned for speed:
 * biases added with a broadcasting `+`;
 * the decoder's tied output projection as a `tensordot` with the embedding table;
 * the auxiliary LSTM prior as a `tf.scan` of its cell, differentiated by TensorFlow;
+* strided slices for the pixel shifts and for reading the mixture parameters;
 * Adam as separate element-wise updates with selects for skipped steps.
 
 Each model test computes the loss and the gradient of every variable of one training
@@ -20,8 +21,10 @@ import pytest
 import tensorflow as tf
 
 from t2t_delta.distributions import aux_prior
+from t2t_delta.distributions import dmol
 from t2t_delta.layers import attention
 from t2t_delta.layers import core
+from t2t_delta.layers import pixel
 from t2t_delta.layers import transformer
 from t2t_delta.models import delta_vae_image
 from t2t_delta.models import delta_vae_text
@@ -69,12 +72,43 @@ def reference_conditionals(self, z):
   return self._gaussian(tf.transpose(hiddens, [1, 0, 2]))
 
 
+def reference_down_shift(x):
+  return tf.pad(x[:, :-1], [[0, 0], [1, 0], [0, 0], [0, 0]])
+
+
+def reference_right_shift(x):
+  return tf.pad(x[:, :, :-1], [[0, 0], [0, 0], [1, 0], [0, 0]])
+
+
+def reference_split_network_output(output, num_channels, num_components):
+  output = tf.cast(output, tf.float32)
+  k = num_components
+  per_channel = (dmol.dmol_num_params(num_channels, k) // k - 1) // num_channels
+  blocks = tf.reshape(output[..., k:], tf.concat(
+      [tf.shape(output)[:-1], [num_channels, per_channel * k]], 0))
+  coeffs = blocks[..., 2 * k:3 * k] if num_channels == 3 else None
+  return output[..., :k], blocks[..., :k], blocks[..., k:2 * k], coeffs
+
+
+def reference_channel_means(locs, coeffs, x_scaled):
+  if coeffs is None:
+    return locs
+  x = x_scaled[..., tf.newaxis]
+  shift_g = coeffs[..., 0, :] * x[..., 0, :]
+  shift_b = coeffs[..., 1, :] * x[..., 0, :] + coeffs[..., 2, :] * x[..., 1, :]
+  return locs + tf.stack([tf.zeros_like(shift_g), shift_g, shift_b], axis=-2)
+
+
 def _use_references(monkeypatch):
   monkeypatch.setattr(attention.MultiHeadAttention, 'attend', reference_attend)
   monkeypatch.setattr(core, 'add_bias', reference_add_bias)
   monkeypatch.setattr(transformer.TransformerDecoder, 'output_logits',
                       reference_output_logits)
   monkeypatch.setattr(aux_prior.LSTMPrior, 'conditionals', reference_conditionals)
+  monkeypatch.setattr(pixel, 'down_shift', reference_down_shift)
+  monkeypatch.setattr(pixel, 'right_shift', reference_right_shift)
+  monkeypatch.setattr(dmol, 'split_network_output', reference_split_network_output)
+  monkeypatch.setattr(dmol, '_channel_means', reference_channel_means)
 
 
 # ---- one training step ----------------------------------------------------------------
