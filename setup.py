@@ -33,7 +33,11 @@ setup(
         'psutil>=5.9',
         'tensorboard>=2.20',           # tf.summary writers (not pulled in by tensorflow 2.21)
     ],
-    extras_require={'test': ['pytest>=8']},
+    extras_require={
+        'test': ['pytest>=8'],
+        # NVIDIA GPUs: TensorFlow's CUDA and cuDNN wheels, at the pinned TensorFlow.
+        'gpu': ['tensorflow[and-cuda]>=2.21,<2.22'],
+    },
     entry_points={'console_scripts': [
         't2t-delta-trainer=t2t_delta.train.cli:main',
         't2t-delta-decoder=t2t_delta.decode.cli:main',

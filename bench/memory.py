@@ -59,7 +59,7 @@ def child(name, steps, jit):
   start = time.perf_counter()
   with common.temp_dir() as output_dir:
     trainer = common.build_trainer(
-        common.CONFIGS[name], output_dir, jit_compile=jit,
+        common.config(name), output_dir, jit_compile=jit,
         extra_params=(f'train.steps = {steps}', 'train.final_splits = ()',
                       'train.checkpoint_every_steps = 0'))
     params = base.count_parameters(trainer.model)

@@ -12,6 +12,7 @@ import math
 import tensorflow as tf
 
 from t2t_delta.layers import core
+from t2t_delta.layers import recurrent
 
 SCALE_FLOOR = 1e-3
 _HALF_LOG_TWO_PI = 0.5 * math.log(2. * math.pi)
@@ -56,11 +57,8 @@ class LSTMPrior(tf.Module):
   def _cell(self, projected_input, state):
     """One LSTM step; `projected_input` is input @ input_kernel + bias, `[B, 4h]`."""
     hidden, cell = state
-    gates = projected_input + tf.matmul(hidden, self.recurrent_kernel)
-    i, f, g, o = tf.split(gates, 4, axis=-1)
-    cell = tf.sigmoid(f) * cell + tf.sigmoid(i) * tf.tanh(g)
-    hidden = tf.sigmoid(o) * tf.tanh(cell)
-    return hidden, cell
+    return recurrent.lstm_cell(
+        projected_input + tf.matmul(hidden, self.recurrent_kernel), cell)
 
   def _gaussian(self, hidden):
     """`(loc, scale)` each `[..., d]` from hidden states `[..., h]`."""
@@ -79,8 +77,7 @@ class LSTMPrior(tf.Module):
     start = tf.broadcast_to(self.start, [batch_size, 1, self.num_dims])
     inputs = tf.concat([start, z[:, :-1]], axis=1)                 # [B, n, d]
     projected = tf.einsum('bnd,dk->nbk', inputs, self.input_kernel) + self.bias
-    hiddens, _ = tf.scan(lambda state, x: self._cell(x, state), projected,
-                         initializer=self._zero_state(batch_size))
+    hiddens = recurrent.lstm_sequence(projected, self.recurrent_kernel)
     return self._gaussian(tf.transpose(hiddens, [1, 0, 2]))
 
   def log_prob(self, z):

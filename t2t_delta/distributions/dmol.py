@@ -75,15 +75,15 @@ def split_network_output(output, num_channels, num_components):
     raise UserError(
         f'DMOL with C={num_channels}, K={k} needs {expected} numbers per pixel, the '
         f'network produced {output.shape[-1]}.')
-  logits = output[..., :k]
-  per_channel = expected // k - 1
-  per_channel //= num_channels
-  blocks = tf.reshape(output[..., k:], tf.concat(
+  # Splits, not slices: the gradient of a split is one concatenation, where every
+  # slice's gradient would be a zero-padded copy of the whole output, then summed.
+  per_channel = (expected // k - 1) // num_channels
+  logits, rest = tf.split(output, [k, expected - k], axis=-1)
+  blocks = tf.reshape(rest, tf.concat(
       [tf.shape(output)[:-1], [num_channels, per_channel * k]], 0))
-  locs = blocks[..., :k]
-  log_scales = blocks[..., k:2 * k]
-  coeffs = blocks[..., 2 * k:3 * k] if num_channels == 3 else None
-  return logits, locs, log_scales, coeffs
+  parts = tf.split(blocks, per_channel, axis=-1)
+  coeffs = parts[2] if num_channels == 3 else None
+  return logits, parts[0], parts[1], coeffs
 
 
 def _channel_means(locs, coeffs, x_scaled):
@@ -93,9 +93,10 @@ def _channel_means(locs, coeffs, x_scaled):
   """
   if coeffs is None:
     return locs
-  x = x_scaled[..., tf.newaxis]                                   # [..., C, 1]
-  shift_g = coeffs[..., 0, :] * x[..., 0, :]
-  shift_b = coeffs[..., 1, :] * x[..., 0, :] + coeffs[..., 2, :] * x[..., 1, :]
+  red, green, _ = tf.unstack(x_scaled[..., tf.newaxis], num=3, axis=-2)  # [..., 1]
+  coeff_g, coeff_b_red, coeff_b_green = tf.unstack(coeffs, num=3, axis=-2)
+  shift_g = coeff_g * red
+  shift_b = coeff_b_red * red + coeff_b_green * green
   return locs + tf.stack([tf.zeros_like(shift_g), shift_g, shift_b], axis=-2)
 
 

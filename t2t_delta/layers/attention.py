@@ -26,6 +26,16 @@ def anti_causal_mask(length, strict=False):
   return tf.transpose(causal_mask(length, strict))
 
 
+def mask_bias(mask):
+  """bool mask (True = visible) -> float32 additive logit bias: 0 or -1e9, same shape.
+
+  Adding it leaves visible logits unchanged and gives hidden ones a softmax weight of
+  exactly 0 (as long as the row has a visible key), without broadcasting the mask to
+  the logits' shape.
+  """
+  return tf.where(mask, 0., -1e9)
+
+
 class MultiHeadAttention(tf.Module):
   """Multi-head attention; dropout on the attention weights; output projection."""
 
@@ -64,14 +74,13 @@ class MultiHeadAttention(tf.Module):
     q *= tf.cast(self.key_head_dim ** -0.5, q.dtype)
     logits = tf.cast(tf.einsum('bhqd,bhkd->bhqk', q, k), tf.float32)
     if mask is not None:
-      mask = tf.broadcast_to(mask, tf.shape(logits))
-      logits = tf.where(mask, logits, -1e9)
+      logits += mask_bias(mask)
     weights = tf.nn.softmax(logits, axis=-1)
-    if mask is not None:
-      # A query that sees no key at all attends to nothing (output 0), not uniformly.
-      weights *= tf.cast(tf.reduce_any(mask, axis=-1, keepdims=True), weights.dtype)
     weights = core.dropout(weights, self.dropout_rate, seed, training)
     out = tf.einsum('bhqk,bhkd->bhqd', tf.cast(weights, v.dtype), v)
+    if mask is not None:
+      # A query that sees no key at all attends to nothing (output 0), not uniformly.
+      out *= tf.cast(tf.reduce_any(mask, axis=-1, keepdims=True), out.dtype)
     b, tq = tf.shape(out)[0], tf.shape(out)[2]
     out = tf.reshape(tf.transpose(out, [0, 2, 1, 3]),
                      [b, tq, self.num_heads * self.value_head_dim])

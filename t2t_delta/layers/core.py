@@ -31,6 +31,16 @@ def default_init_seeds():
   return SeedSequence(0)
 
 
+def add_bias(x, bias):
+  """x [..., n] + bias [n] (cast to x.dtype), as `tf.nn.bias_add`.
+
+  The same sum as `x + bias`; its bias gradient is one `BiasAddGrad` (several times
+  faster on CPU than the broadcasting sum's reduction), and the add fuses into a
+  preceding matmul or convolution.
+  """
+  return tf.nn.bias_add(x, tf.cast(bias, x.dtype))
+
+
 def apply_kernel(x, kernel):
   """x [..., in] @ kernel [in, out] -> [..., out], as one 2-D matmul.
 
@@ -62,7 +72,7 @@ class Dense(tf.Module):
   def __call__(self, x):
     y = apply_kernel(x, self.kernel)
     if self.bias is not None:
-      y += tf.cast(self.bias, x.dtype)
+      y = add_bias(y, self.bias)
     return y
 
 
@@ -126,4 +136,4 @@ class Conv2D(tf.Module):
 
   def __call__(self, x):
     y = tf.nn.conv2d(x, tf.cast(self.kernel, x.dtype), self.strides, self.padding)
-    return y + tf.cast(self.bias, x.dtype)
+    return add_bias(y, self.bias)

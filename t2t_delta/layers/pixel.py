@@ -47,14 +47,22 @@ import tensorflow as tf
 from t2t_delta.layers import core
 
 
+def _drop_last(x, axis):
+  """x without its last entry along `axis` (a `tf.slice`: its gradient is one pad,
+  where a strided slice's gradient is a slow general scatter on CPU)."""
+  size = [-1] * x.shape.rank
+  size[axis] = (x.shape[axis] if x.shape[axis] is not None else tf.shape(x)[axis]) - 1
+  return tf.slice(x, [0] * x.shape.rank, size)
+
+
 def down_shift(x):
   """[B, H, W, C] -> the same shape, moved one row down (row 0 becomes zeros)."""
-  return tf.pad(x[:, :-1], [[0, 0], [1, 0], [0, 0], [0, 0]])
+  return tf.pad(_drop_last(x, 1), [[0, 0], [1, 0], [0, 0], [0, 0]])
 
 
 def right_shift(x):
   """[B, H, W, C] -> the same shape, moved one column right (column 0 becomes zeros)."""
-  return tf.pad(x[:, :, :-1], [[0, 0], [0, 0], [1, 0], [0, 0]])
+  return tf.pad(_drop_last(x, 2), [[0, 0], [0, 0], [1, 0], [0, 0]])
 
 
 def pad_for_down_shifted(kernel_size):
@@ -136,7 +144,7 @@ class Conv2D(tf.Module):
   def __call__(self, x):
     kernel = tf.cast(self.effective_kernel(), x.dtype)
     y = tf.nn.conv2d(x, kernel, strides=1, padding='VALID')
-    return y + tf.cast(self.bias, x.dtype)
+    return core.add_bias(y, self.bias)
 
 
 class _PaddedConv2D(Conv2D):
@@ -190,8 +198,7 @@ class Conv1x1(Conv2D):
     super().__init__(in_channels, out_channels, (1, 1), **kwargs)
 
   def __call__(self, x):
-    return core.apply_kernel(x, self.effective_kernel()[0, 0]) + tf.cast(self.bias,
-                                                                        x.dtype)
+    return core.add_bias(core.apply_kernel(x, self.effective_kernel()[0, 0]), self.bias)
 
 
 class CausalInput(tf.Module):

@@ -285,9 +285,12 @@ class TransformerDecoder(tf.Module):
   def output_logits(self, h):
     """Final states [..., H] -> logits [..., V] (tied to the embedding table)."""
     table = tf.cast(self.input_layer.embedding.table, h.dtype)
-    # tensordot, not an ellipsis einsum: the latter's gradient is very slow in TF 2.21.
-    return (tf.tensordot(h, table, [[h.shape.rank - 1], [1]])
-            + tf.cast(self.output_bias, h.dtype))
+    # One 2-D product against the table as stored ([V, H], transpose_b): its gradients
+    # are plain products too, with no transposed copy of the table either way (an
+    # ellipsis einsum's gradient is very slow in TF 2.21; tensordot transposes).
+    logits = tf.matmul(tf.reshape(h, [-1, self.hidden_size]), table, transpose_b=True)
+    logits = core.add_bias(logits, self.output_bias)
+    return tf.reshape(logits, tf.concat([tf.shape(h)[:-1], [self.vocab_size]], axis=0))
 
   def _memory_mask(self, query_length, memory_length, memory_padding):
     mask = None

@@ -63,24 +63,28 @@ class Adam(tf.Module):
     # Apply only if no replica saw a non-finite value (ReduceOp has no MIN: count).
     failures = strategy.extended.reduce_to(tf.distribute.ReduceOp.SUM, failure,
                                            variables[0])
-    scale = tf.constant(1.0)
+    scale = None
     if self.clip_norm:
       local = [strategy.experimental_local_results(g)[0] for g in grads]
       norm = tf.linalg.global_norm(local)
       scale = tf.minimum(1.0, self.clip_norm / tf.maximum(norm, 1e-12))
     lr = tf.cast(self.learning_rate(), tf.float32)
     t = tf.cast(self.iterations + 1, tf.float32)
-    correction = tf.sqrt(1.0 - self.beta2 ** t) / (1.0 - self.beta1 ** t)
+    beta1, beta2 = tf.constant(self.beta1, tf.float32), tf.constant(self.beta2, tf.float32)
+    beta1_power, beta2_power = beta1 ** t, beta2 ** t
+    epsilon = tf.constant(self.epsilon, tf.float32)
 
     def update(var, grad, m, v, failures):
-      keep = tf.convert_to_tensor(failures) < 0.5
-      grad = tf.where(keep, grad * scale, tf.zeros_like(grad))
-      new_m = self.beta1 * m + (1.0 - self.beta1) * grad
-      new_v = self.beta2 * v + (1.0 - self.beta2) * tf.square(grad)
-      step = lr * correction * new_m / (tf.sqrt(new_v) + self.epsilon)
-      return tf.group(m.assign(tf.where(keep, new_m, m)),
-                      v.assign(tf.where(keep, new_v, v)),
-                      var.assign_sub(tf.where(keep, step, tf.zeros_like(step))))
+      # One fused kernel per variable (a single pass over var, m, v and grad):
+      #   m += (g - m)(1 - beta1);  v += (g^2 - v)(1 - beta2)
+      #   var -= lr sqrt(1 - beta2^t) / (1 - beta1^t) * m / (sqrt(v) + epsilon)
+      def apply():
+        g = grad if scale is None else grad * scale
+        return tf.raw_ops.ResourceApplyAdam(
+            var=var.handle, m=m.handle, v=v.handle, beta1_power=beta1_power,
+            beta2_power=beta2_power, lr=lr, beta1=beta1, beta2=beta2, epsilon=epsilon,
+            grad=g)
+      return tf.cond(tf.convert_to_tensor(failures) < 0.5, apply, tf.no_op)
 
     updates = [strategy.extended.update(var, update, args=(g, m, v, failures), group=True)
                for var, g, m, v in zip(variables, grads, self.m, self.v)]
