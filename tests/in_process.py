@@ -24,7 +24,8 @@ def start(module, rows, work_dir, mkdir=False):
   results_path = os.path.join(work_dir, 'results.json')
   with open(rows_path, 'w') as f:
     json.dump(rows, f)
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2', PYTHONUNBUFFERED='1')
+  path = os.pathsep.join(p for p in (REPO, os.environ.get('PYTHONPATH')) if p)
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2', PYTHONUNBUFFERED='1', PYTHONPATH=path)
   proc = subprocess.Popen(
       [sys.executable, os.path.join(TESTS, 'in_process_runner.py'), module, rows_path,
        results_path], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,

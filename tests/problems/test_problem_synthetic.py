@@ -1,6 +1,9 @@
 """Embedded synthetic problems: determinism, shapes, labels, visible factors."""
 
+import math
+
 import gin
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -27,7 +30,8 @@ SMALL = dict(num_train=256, num_eval=64, num_test=64)
 
 
 @pytest.mark.parametrize('cls', [image_synthetic.ImageSynthetic,
-                                 image_synthetic.ImageSyntheticGrey])
+                                 image_synthetic.ImageSyntheticGrey,
+                                 image_synthetic.ImageSyntheticLit])
 def test_image_synthetic_shapes_determinism_labels(cls):
   a, b = cls(**SMALL), cls(**SMALL)
   for split in ('train', 'eval', 'test'):
@@ -79,6 +83,25 @@ def test_image_synthetic_factors_visible():
   assert area[a['shape'] == 1].mean() > area[a['shape'] == 3].mean()
   # Local texture: background pixels vary (an AR decoder has something to model).
   assert image[~fg].std() > 5
+
+
+def test_lit_images_are_image_synthetic_under_a_global_tint():
+  lit = image_synthetic.ImageSyntheticLit(**SMALL)
+  plain = image_synthetic.ImageSynthetic(**SMALL)
+  a, b = lit.arrays('train'), plain.arrays('train')
+  for key in plain.label_keys:
+    np.testing.assert_array_equal(a[key], b[key])
+  # The image-wide mean shift recovers the light: nearest tint is the label.
+  shift = (a['image'].astype(np.float32) - b['image']).mean(axis=(1, 2))      # [N, 3]
+  tints = 0.04 * 255.0 * image_synthetic._LIGHT_RGB                           # [8, 3]
+  nearest = np.argmin(((shift[:, None] - tints[None]) ** 2).sum(-1), axis=1)
+  assert np.mean(nearest == a['light']) > 0.95
+  assert sorted(np.unique(a['light'])) == list(range(8))
+  # Exact entropy of uniform independent factors: log2(4 * 6 * 4 * 2 * 8).
+  assert lit.factor_entropy_bits() == pytest.approx(math.log2(1536))
+  assert plain.factor_entropy_bits() == pytest.approx(math.log2(192))
+  with pytest.raises(UserError, match='light_strength'):
+    image_synthetic.ImageSyntheticLit(light_strength=2.0).validate()
 
 
 def test_image_synthetic_grey_factors_visible():
@@ -181,7 +204,8 @@ def test_gin_parameters_reach_constructors():
 def test_registered_names():
   import t2t_delta  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   from t2t_delta import registry  # pylint: disable=g-import-not-at-top
-  for name in ('image_synthetic', 'image_synthetic_grey', 'text_synthetic', 'image_files',
+  for name in ('image_synthetic', 'image_synthetic_grey', 'image_synthetic_lit',
+               'text_synthetic', 'image_files',
                'text_lines', 'image_cifar10', 'image_imagenet32', 'languagemodel_lm1b'):
     assert name in registry.list_problems()
     assert registry.problem(name).registered_name == name
