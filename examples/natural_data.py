@@ -17,6 +17,30 @@ split with `t2t-delta-eval`: mutual information, the decoder's swap gain and the
 contrastive bound (bits per example; 0 for a model that ignores its latents).
 
     python examples/natural_data.py --out=runs/natural
+    python examples/natural_data.py --out=runs/natural_levers \
+        --image_gin_param="delta_vae_image.posterior_init='informative'" \
+        --image_gin_param=delta_vae_image.latent_in_blocks=True \
+        --text_gin_param="delta_vae_text.posterior_init='informative'"
+
+Measured (2 CPU cores, seed 0, 8192 / 1024 crops, 1200 / 134 sentences; bits per
+example on the test split, K = 63):
+
+  shipped tiny configs   images: rate 22.8  MI 0.11  swap gain −0.91 ± 0.83
+                                 contrastive −41.8  −ELBO 4.3561 bits/dim
+                         text:   rate 14.8  MI 0.01  swap gain 0.02 ± 0.03
+                                 contrastive −0.07  −ELBO 5.8167 nats/token
+  informative posterior  images: rate 39.1  MI 5.71  swap gain 396.7 ± 6.6
+  (+ z in every block)           contrastive −87.0  −ELBO 4.5537 bits/dim
+                         text:   rate 15.0  MI 0.04  swap gain 0.11 ± 0.04
+                                 contrastive −0.08  −ELBO 5.8424 nats/token
+
+With the informative posterior and z in every gated block the image decoder depends on
+z heavily (the crops' overall brightness and colour are a dense global factor), but
+its test −ELBO is 4.5% worse than the shipped configuration's and the contrastive bound
+is strongly negative: another crop's latent often explains a crop better than a sample
+of its own posterior (see examples/README.md, "Levers for latent use"). The text model
+overfits its 1200 sentences (train −ELBO 2.47 nats/token) and gains almost nothing from
+z either way.
 """
 
 import argparse
@@ -95,17 +119,24 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--out', default='runs/natural')
   parser.add_argument('--negatives', type=int, default=63)
+  parser.add_argument('--image_gin_param', action='append', default=[],
+                      help='extra gin binding of the image run (repeatable)')
+  parser.add_argument('--text_gin_param', action='append', default=[],
+                      help='extra gin binding of the text run (repeatable)')
   args = parser.parse_args()
   images, text, counts = write_data(args.out)
   print(f'data: {len(image_crops()["train"])} / 1024 image crops, {counts[0]} / '
         f'{counts[1]} sentences (train / test)')
   results = {}
-  for name, problem, model, gin_file, data in (
-      ('images', 'image_files', 'delta_vae_image', 'gin/image_tiny.gin', images),
-      ('text', 'text_lines', 'delta_vae_text', 'gin/text_tiny.gin', text)):
+  for name, problem, model, gin_file, data, params in (
+      ('images', 'image_files', 'delta_vae_image', 'gin/image_tiny.gin', images,
+       args.image_gin_param),
+      ('text', 'text_lines', 'delta_vae_text', 'gin/text_tiny.gin', text,
+       args.text_gin_param)):
     run_dir = os.path.join(args.out, f'run_{name}')
     extra = (["--gin_param=train.final_splits=('test',)", '--gin_param=train.eval_every=0']
-             + (["--gin_param=train.eval_split='test'"]))
+             + ["--gin_param=train.eval_split='test'"]
+             + [f'--gin_param={p}' for p in params])
     run('t2t_delta.train.cli', [f'--problem={problem}', f'--model={model}',
                                 f'--gin_file={gin_file}', f'--data_dir={data}',
                                 f'--output_dir={run_dir}'] + extra)

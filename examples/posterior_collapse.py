@@ -1,6 +1,7 @@
 r"""Posterior collapse, judged by information: δ-VAE vs a N(0, 1)-prior VAE.
 
-Trains the same architecture (`gin/image_tiny.gin`) twice on `image_synthetic`:
+Trains the same architecture (`gin/image_tiny.gin`, plus any --gin_file) twice on
+`image_synthetic` (or --problem):
 
   * δ-VAE: AR(1) prior as configured there, plain ELBO; committed rate δ;
   * VAE:   the same encoder and decoder with a N(0, 1) prior (alpha = 0), plain ELBO.
@@ -21,6 +22,8 @@ Exit status 0 exactly when both hold, 1 otherwise. Measured results are in
 examples/README.md.
 
     python examples/posterior_collapse.py --output_root=runs/collapse
+    python examples/posterior_collapse.py --problem=image_synthetic_lit \
+        --gin_file=gin/ablations/tiny_latents_used.gin --output_root=runs/collapse_lit
 """
 
 import argparse
@@ -42,9 +45,10 @@ COLLAPSED_GAIN_BITS = 0.1
 
 def train(name, extra, args):
   output_dir = os.path.join(args.output_root, name)
-  command = [sys.executable, '-m', 't2t_delta.train.cli', '--problem=image_synthetic',
-             '--model=delta_vae_image', '--gin_file=gin/image_tiny.gin',
-             f'--output_dir={output_dir}', f'--seed={args.seed}'] + extra
+  command = [sys.executable, '-m', 't2t_delta.train.cli', f'--problem={args.problem}',
+             '--model=delta_vae_image', '--gin_file=gin/image_tiny.gin']
+  command += [f'--gin_file={path}' for path in args.gin_file]
+  command += [f'--output_dir={output_dir}', f'--seed={args.seed}'] + extra
   if args.steps:
     command.append(f'--train_steps={args.steps}')
   print('$', ' '.join(command[2:]), flush=True)
@@ -67,6 +71,11 @@ def main():
   parser.add_argument('--steps', type=int, default=None,
                       help='training steps (default: gin/image_tiny.gin)')
   parser.add_argument('--seed', type=int, default=0)
+  parser.add_argument('--problem', default='image_synthetic',
+                      help='an embedded image problem with ground-truth factors')
+  parser.add_argument('--gin_file', action='append', default=[],
+                      help='gin file applied after gin/image_tiny.gin to both runs '
+                           '(repeatable), e.g. gin/ablations/tiny_latents_used.gin')
   parser.add_argument('--negatives', type=int, default=127,
                       help='K of the swap gain and contrastive bound')
   parser.add_argument('--examples', type=int, default=512,
@@ -82,7 +91,7 @@ def main():
   for side in problem.image_shape:
     dims *= side
   committed_bits = delta['committed_rate'] * dims
-  print(f'\nimage_synthetic test split, bits per image; ground-truth factors: '
+  print(f'\n{args.problem} test split, bits per image; ground-truth factors: '
         f'{entropy:.2f} bits; δ = {committed_bits:.2f} bits')
   print(f'{"run":>20} {"rate":>7} {"MI":>6} {"swap gain":>14} {"contrastive":>16} '
         f'{"-ELBO (bits/dim)":>17}')
