@@ -192,6 +192,18 @@ def decode(model, z, options, seed_path=(), num_images=None):
   return np.concatenate(out, axis=0)
 
 
+def decode_any(model, z, options, num_images=None, seed_path=()):
+  """uint8 `[N, H, W, C]` from p(x|z): the cached sampler, or a factorised decoder."""
+  if getattr(model, 'decoder', None) is not None:
+    image_sampler.check_model(model)
+    return decode(model, z, options, seed_path=seed_path, num_images=num_images)
+  shape = (len(z),) + tuple(model.image_shape)
+  likelihood = model.decode({'image': tf.zeros(shape, tf.uint8)}, tf.constant(z),
+                            training=False, seed=tf.constant([0, 0], tf.int32))
+  sample = likelihood.sample(seed=option_seed(options, 2, *seed_path))
+  return np.clip(np.asarray(sample), 0, 255).astype(np.uint8)
+
+
 def prior_sample(model, num, options, *path):
   """float32 `[num, ...]` latents from --prior."""
   seed = option_seed(options, _PRIOR, *path)
@@ -221,6 +233,15 @@ def posterior_mean(model, images, options):
   """Posterior means `[N, ...]` of uint8 images `[N, H, W, C]`."""
   return _encode_in_batches(model, images, options,
                             lambda batch, _: model.posterior_mean({'image': batch}))
+
+
+def first_examples(problem, split, num):
+  """The first `num` examples of `split` as a dict of numpy arrays `[n, ...]`."""
+  arrays = problem.arrays(split)
+  if arrays is not None:
+    return {k: np.asarray(v[:num]) for k, v in arrays.items()}
+  batches = list(problem.examples(split).take(num).batch(max(num, 1)).as_numpy_iterator())
+  return batches[0] if batches else {}
 
 
 def load_images(problem, split, num):

@@ -16,6 +16,9 @@ run's config.gin plus any --gin_param), then for every split:
   posterior samples (fitted on the train split), beside the same probes on the model
   at its initial weights (--untrained_baseline) and the majority-class baseline
   (--probe; on by default when the problem has labels);
+* with --recon_examples=N (image problems with labels), how often a pixel classifier
+  of each label agrees with the source image on decodings of its latent, beside
+  decodings of another image's latent and the classifier's accuracy on real images;
 * with --tsne, a t-SNE picture of the posterior means coloured by the first label,
   saved as tsne_<split>.png in --tsne_dir (default: the run directory).
 
@@ -64,6 +67,12 @@ flags.DEFINE_enum('probe_method', 'sklearn', ('sklearn', 'paper'), 'Probe fittin
 flags.DEFINE_bool('untrained_baseline', True, 'Also probe the model at its initial '
                   'weights (same gin bindings and seed): the baseline every probe '
                   'needs.')
+flags.DEFINE_integer('recon_examples', 0, 'Image problems with labels: decode this many '
+                     'images of each split from their own and from another image\'s '
+                     'latent and report how often a pixel classifier of each label '
+                     'agrees with the source (0: off).')
+flags.DEFINE_integer('recon_train', 4096, 'Train images the pixel classifiers of '
+                     '--recon_examples are fitted on.')
 flags.DEFINE_bool('tsne', False, 'Save a t-SNE picture of the posterior means of each '
                   'split (tsne_<split>.png in --tsne_dir).')
 flags.DEFINE_string('tsne_dir', None, 'Directory of the t-SNE pictures (default: the '
@@ -86,11 +95,11 @@ def _check_flags():
   """Flag values that need no run, checked before TensorFlow is imported."""
   if not FLAGS.output_dir:
     raise UserError('missing --output_dir (the run directory to evaluate).')
-  for name in ('nll_samples', 'info_examples', 'info_negatives'):
+  for name in ('nll_samples', 'info_examples', 'info_negatives', 'recon_examples'):
     if FLAGS[name].value < 0:
       raise UserError(f'--{name} must be >= 0, got {FLAGS[name].value}.')
   for name, low in (('batch_size', 1), ('nll_chunk', 1), ('max_examples', 1),
-                    ('probe_examples', 0)):
+                    ('probe_examples', 0), ('recon_train', 1)):
     value = getattr(FLAGS, name)
     if value is not None and value < low:
       raise UserError(f'--{name}={value} must be >= {low} (omit it for the default).')
@@ -122,7 +131,8 @@ def run(argv):
       information=FLAGS.info, info_negatives=FLAGS.info_negatives,
       info_examples=FLAGS.info_examples or None, info_means=FLAGS.info_means,
       probe=probe, probe_examples=_probe_examples(), probe_method=FLAGS.probe_method,
-      untrained_baseline=FLAGS.untrained_baseline, tsne=FLAGS.tsne,
+      untrained_baseline=FLAGS.untrained_baseline,
+      recon_examples=FLAGS.recon_examples, recon_train=FLAGS.recon_train, tsne=FLAGS.tsne,
       tsne_dir=FLAGS.tsne_dir, seed=FLAGS.seed)
   ev.evaluate(FLAGS.splits, options)
   return 0

@@ -13,6 +13,10 @@ record per split: the trainer's −ELBO/rate/distortion record, extended with
   probe_<label>_accuracy_untrained, probe_<label>_accuracy_untrained_samples
                                     the same probes on the model at its initial weights
   probe_<label>_majority            majority-class baseline
+  recon_<label>_agreement[_other_z], recon_<label>_classifier_accuracy
+                                    decodings of an image's latent (of another image's)
+                                    classified as the source's label; the classifier's
+                                    accuracy on real images (`reconstruction.py`)
   tsne_png                          the t-SNE picture of this split, when drawn
   evaluator                         't2t-delta-eval' (so reports can tell these apart)
 
@@ -33,6 +37,8 @@ from t2t_delta.errors import UserError
 from t2t_delta.evaluate import information
 from t2t_delta.evaluate import nll as nll_lib
 from t2t_delta.evaluate import probe as probe_lib
+from t2t_delta.evaluate import reconstruction
+from t2t_delta.problems import base as problems_base
 from t2t_delta.train import metrics
 from t2t_delta.train import run_dir
 # Importing the trainer registers the `train.` and `adam.` gin names of config.gin.
@@ -58,6 +64,9 @@ class Options:
     probe_examples: train examples the probes are fitted on (None: all).
     probe_method: 'sklearn' or 'paper' (see `probe.py`).
     untrained_baseline: also probe the model at its initial weights.
+    recon_examples: image problems with labels: decode this many images of each split
+      from their latents and classify the decodings (0: off; `reconstruction.py`).
+    recon_train: train images the pixel classifiers of that check are fitted on.
     tsne: draw a t-SNE picture of each split's posterior means.
     tsne_dir: where the pictures go (default: the run directory).
     seed: posterior samples, importance samples and probes.
@@ -74,6 +83,8 @@ class Options:
   probe_examples: int = 10000
   probe_method: str = 'sklearn'
   untrained_baseline: bool = True
+  recon_examples: int = 0
+  recon_train: int = 4096
   tsne: bool = False
   tsne_dir: str = None
   seed: int = 0
@@ -170,6 +181,14 @@ class Evaluator:
       if options.untrained_baseline:
         untrained_train = self.encode('train', options, model=self.untrained_model,
                                       max_examples=options.probe_examples)
+    classifiers = None
+    if options.recon_examples and has_latents:
+      if not (isinstance(self.problem, problems_base.ImageProblem)
+              and self.problem.label_keys):
+        raise UserError(f'--recon_examples needs an image problem with labels; '
+                        f'{self.problem.registered_name} is not one (use 0).')
+      classifiers = reconstruction.fit_classifiers(self.problem, options.recon_train,
+                                                   options.seed)
     records = []
     for split in splits:
       if has_latents:
@@ -199,6 +218,11 @@ class Evaluator:
                      if options.untrained_baseline else None)
         record.update(self.probe_records(train, encoding, options, untrained_train,
                                          untrained))
+      if classifiers is not None:
+        record.update(reconstruction.reconstruction_record(
+            self.model, self.problem, split, classifiers,
+            _smaller(options.recon_examples, options.max_examples), self.batch_size,
+            options.seed))
       if options.tsne and has_latents:
         record['tsne_png'] = self._tsne(split, encoding, options)
       record['evaluator'] = EVALUATOR
@@ -311,4 +335,5 @@ def format_information(records):
                    f'  samples {fmt(get("_samples"))} / '
                    f'{fmt(get("_untrained_samples"))}  majority '
                    f"{fmt(r.get(f'probe_{label}_majority'))}")
+    lines += reconstruction.format_lines(r)
   return lines

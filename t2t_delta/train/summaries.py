@@ -33,7 +33,6 @@ import numpy as np
 import tensorflow as tf
 
 from t2t_delta.decode import image_modes
-from t2t_delta.decode import image_sampler
 from t2t_delta.decode import pictures
 from t2t_delta.decode import text_modes
 from t2t_delta.decode import text_sampler
@@ -121,38 +120,17 @@ def _has_aux_prior(model):
   return _has_latents(model) and getattr(model, 'aux_prior', None) is not None
 
 
-def first_examples(problem, split, num):
-  """The first `num` examples of `split` as a dict of numpy arrays `[n, ...]`."""
-  arrays = problem.arrays(split)
-  if arrays is not None:
-    return {k: np.asarray(v[:num]) for k, v in arrays.items()}
-  batches = list(problem.examples(split).take(num).batch(max(num, 1)).as_numpy_iterator())
-  return batches[0] if batches else {}
-
-
 # ---- images -------------------------------------------------------------------------------
-def _decode_images(model, z, options, num_images=None):
-  """uint8 `[N, H, W, C]` from p(x|z): the cached sampler, or a factorised decoder."""
-  if getattr(model, 'decoder', None) is not None:
-    image_sampler.check_model(model)
-    return image_modes.decode(model, z, options, num_images=num_images)
-  shape = (len(z),) + tuple(model.image_shape)
-  likelihood = model.decode({'image': tf.zeros(shape, tf.uint8)}, tf.constant(z),
-                            training=False, seed=tf.constant([0, 0], tf.int32))
-  sample = likelihood.sample(seed=image_modes.option_seed(options, 2))
-  return np.clip(np.asarray(sample), 0, 255).astype(np.uint8)
-
-
 def _write_images(config, model, problem, split, step, seed):
   n, m = config.num_samples, config.num_reconstructions
   k, d = config.num_multi_decode, config.decodes_per_latent
   if not _has_latents(model):
     if n:
       options = _options(config, seed, n)
-      images = _decode_images(model, None, options, num_images=n)
+      images = image_modes.decode_any(model, None, options, num_images=n)
       tf.summary.image('samples/prior', _grid(images[None]), step=step)
     return
-  inputs = first_examples(problem, split, m).get('image', np.zeros((0,)))[:m]
+  inputs = image_modes.first_examples(problem, split, m).get('image', np.zeros((0,)))[:m]
   m = len(inputs)
   aux = n if _has_aux_prior(model) else 0
   options = _options(config, seed, n + aux + k * d + m)
@@ -166,7 +144,7 @@ def _write_images(config, model, problem, split, step, seed):
   parts = {name: z for name, z in parts.items() if z is not None}
   if not parts:
     return
-  images = _decode_images(model, np.concatenate(list(parts.values())), options)
+  images = image_modes.decode_any(model, np.concatenate(list(parts.values())), options)
   offset = 0
   for name, z in parts.items():
     decoded, offset = images[offset:offset + len(z)], offset + len(z)
@@ -230,7 +208,7 @@ def _write_texts(config, model, problem, split, step, seed):
       z = image_modes.prior_sample(model, n, dict(options, prior='aux'))
       tf.summary.text('samples/aux_prior',
                       _markdown(_decode_texts(model, problem, z, options)), step=step)
-  examples = first_examples(problem, split, m)
+  examples = image_modes.first_examples(problem, split, m)
   if not m or not examples:
     return
   targets, mask = examples['targets'][:m], examples['mask'][:m].astype(np.float32)
