@@ -290,6 +290,10 @@ def format_table(records):
         f'{k[len("probe_"):-len("_accuracy")]} {v:.3f}' for k, v in majority.items()))
   if any('mi_bits' in r for r in records):
     lines += [''] + format_information(records)
+  else:   # reconstruction agreement without the information diagnostics
+    for r in records:
+      recon = reconstruction.format_lines(r)
+      lines += [f"[{r['split']}]"] + recon if recon else []
   return '\n'.join(lines)
 
 
