@@ -61,17 +61,18 @@ def test_free_bits_without_groups_uses_the_total_rate():
   np.testing.assert_allclose(objectives.free_bits(out, 0, lambda_nats=0.5), [1.5, 1.5])
 
 
-@pytest.mark.parametrize('start', [0.0, 0.2])
-def test_kl_annealing_weight_follows_the_linear_schedule(start):
+@pytest.mark.parametrize('start,delay', [(0.0, 0), (0.2, 0), (0.0, 60)])
+def test_kl_annealing_weight_follows_the_linear_schedule(start, delay):
   warmup = 100
   rate = tf.Variable([2.0])
-  for step in (0, 25, 50, 99, 100, 1000):
-    expected = min(1.0, start + (1.0 - start) * step / warmup)
-    assert objectives.kl_annealing_weight(step, warmup, start) == pytest.approx(expected)
+  for step in (0, 25, 50, 60, 99, 100, 160, 1000):
+    expected = min(1.0, start + (1.0 - start) * max(step - delay, 0) / warmup)
+    assert objectives.kl_annealing_weight(step, warmup, start, delay) == pytest.approx(
+        expected)
     with tf.GradientTape() as tape:
       loss = tf.reduce_sum(objectives.kl_annealing(
           _out([1.0], rate), tf.constant(step), warmup_steps=warmup,
-          start_weight=start))
+          start_weight=start, delay_steps=delay))
     assert float(tape.gradient(loss, rate)[0]) == pytest.approx(expected, abs=1e-6)
     assert float(loss) == pytest.approx(1.0 + expected * 2.0, abs=1e-5)
 
