@@ -246,13 +246,10 @@ def first_examples(problem, split, num):
 
 def load_images(problem, split, num):
   """The first `num` images of `split`, uint8 `[n, H, W, C]` (n <= num)."""
-  arrays = problem.arrays(split)
-  if arrays is not None:
-    return np.asarray(arrays['image'][:num], np.uint8)
-  images = [np.asarray(e['image']) for e in problem.examples(split).take(num)]
-  if not images:
+  images = first_examples(problem, split, num).get('image')
+  if images is None:
     raise UserError(f'--split={split} has no images.')
-  return np.stack(images).astype(np.uint8)
+  return np.asarray(images, np.uint8)
 
 
 def occlude_bottom_half(images):

@@ -55,12 +55,6 @@ def agreement(classifiers, images, labels):
           for label, classifier in classifiers.items() if label in labels}
 
 
-def posterior_samples(model, images, batch_size, seed=0):
-  """One z ~ q(z | x) per uint8 image `[N, H, W, C]` (float32 `[N, ...]`)."""
-  options = {'seed': int(seed), 'batch_size': int(batch_size)}
-  return image_modes.posterior_sample(model, images, options, _POSTERIOR_SEED)
-
-
 def reconstruction_record(model, problem, split, classifiers, num_examples=256,
                           batch_size=64, seed=0):
   """Agreement of decodings from own and from other images' latents (module docstring)."""
@@ -72,7 +66,7 @@ def reconstruction_record(model, problem, split, classifiers, num_examples=256,
     raise UserError(f'reconstruction agreement needs at least 2 images in the {split} '
                     'split.')
   options = {'seed': int(seed), 'batch_size': int(batch_size), 'temperature': 1.0}
-  z = posterior_samples(model, images, batch_size, seed)
+  z = image_modes.posterior_sample(model, images, options, _POSTERIOR_SEED)
   own = image_modes.decode_any(model, z, options, seed_path=(_DECODE_OWN,))
   other = image_modes.decode_any(model, np.roll(z, 1, axis=0), options,
                                  seed_path=(_DECODE_OTHER,))

@@ -112,19 +112,15 @@ def _options(config, seed, batch_size, prior='ar1'):
           'temperature': float(config.temperature)}
 
 
-def _has_latents(model):
-  return bool(getattr(model, 'has_latents', False))
-
-
 def _has_aux_prior(model):
-  return _has_latents(model) and getattr(model, 'aux_prior', None) is not None
+  return model.has_latents and model.aux_prior is not None
 
 
 # ---- images -------------------------------------------------------------------------------
 def _write_images(config, model, problem, split, step, seed):
   n, m = config.num_samples, config.num_reconstructions
   k, d = config.num_multi_decode, config.decodes_per_latent
-  if not _has_latents(model):
+  if not model.has_latents:
     if n:
       options = _options(config, seed, n)
       images = image_modes.decode_any(model, None, options, num_images=n)
@@ -194,7 +190,7 @@ def _markdown(lines):
 
 def _write_texts(config, model, problem, split, step, seed):
   n, m = config.num_samples, config.num_reconstructions
-  if n and not _has_latents(model):
+  if n and not model.has_latents:
     options = _options(config, seed, n)
     tf.summary.text('samples/prior', _markdown(_decode_texts(model, problem, None,
                                                               options, num=n)), step=step)
