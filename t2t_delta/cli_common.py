@@ -172,16 +172,18 @@ class Tool:
         fail(message)
     return main
 
+  def call(self, main, argv):
+    """After flag parsing: the early check, TensorFlow (quietly), then `main(argv)`."""
+    if self.early_check is not None:
+      try:
+        self.early_check()
+      except UserError as e:
+        fail(first_line(e))
+    if self.tensorflow:
+      from t2t_delta import quiet  # pylint: disable=g-import-not-at-top
+      quiet.import_tensorflow_quietly()
+    return main(argv)
+
   def run(self, main):
-    """The console script: parse flags, import TensorFlow quietly, call `main(argv)`."""
-    def with_tensorflow(argv):
-      if self.early_check is not None:
-        try:
-          self.early_check()
-        except UserError as e:
-          fail(first_line(e))
-      if self.tensorflow:
-        from t2t_delta import quiet  # pylint: disable=g-import-not-at-top
-        quiet.import_tensorflow_quietly()
-      return main(argv)
-    app.run(with_tensorflow, flags_parser=self.parse_flags)
+    """The console script: parse flags, then `call(main, argv)`."""
+    app.run(lambda argv: self.call(main, argv), flags_parser=self.parse_flags)

@@ -3,9 +3,9 @@
     python in_process_runner.py MODULE ROWS.json RESULTS.json
 
 ROWS.json is a list of {"id": ..., "args": [...]}. Each row goes through the same
-steps as the binary after TensorFlow is imported: the module's absl flag parsing
-(`parse_flags` if the module has it, else FLAGS(argv)) and its `_main`, with stdout
-and stderr captured. RESULTS.json maps id -> {"status", "stdout", "stderr"}.
+steps as the binary: the module's absl flag parsing (`parse_flags` if the module has
+it, else FLAGS(argv)), then its `TOOL.call(_main, argv)` (the tool's early check, then
+`_main`; `_main` alone for a module without a TOOL), with stdout and stderr captured. RESULTS.json maps id -> {"status", "stdout", "stderr"}.
 
 A row with "file_size_limit": N runs with the soft RLIMIT_FSIZE at N bytes (writes
 beyond it fail with EFBIG, as on a full disk; SIGXFSZ is ignored), restored after.
@@ -51,7 +51,9 @@ def main():
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
       try:
         argv = parse(argv)
-        status = module._main(argv) or 0  # pylint: disable=protected-access
+        tool = getattr(module, 'TOOL', None)
+        main = module._main  # pylint: disable=protected-access
+        status = (tool.call(main, argv) if tool is not None else main(argv)) or 0
       except SystemExit as e:
         status = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
       except BaseException:  # pylint: disable=broad-except

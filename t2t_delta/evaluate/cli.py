@@ -114,7 +114,6 @@ parse_flags = TOOL.parse_flags
 
 def run(argv):
   del argv
-  _check_flags()
   from t2t_delta.evaluate import evaluator  # pylint: disable=g-import-not-at-top
   from t2t_delta.problems import base  # pylint: disable=g-import-not-at-top
   bad = [s for s in FLAGS.splits if s not in base.SPLITS]

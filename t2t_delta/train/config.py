@@ -19,7 +19,7 @@ import t2t_delta
 from t2t_delta import registry
 from t2t_delta.errors import UserError
 from t2t_delta.train import faults  # noqa: F401  (registers @inject_nonfinite)
-from t2t_delta.train import run_dir, run_lock, strategies
+from t2t_delta.train import run_dir, strategies
 from t2t_delta.train import trainer as _trainer  # noqa: F401  (registers train.*, adam.*)
 
 SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(t2t_delta.__file__)))
@@ -208,9 +208,9 @@ class RunSetup:
                       '; see t2t-delta-trainer --help and --registry_help.')
     setup = cls(flags.problem, flags.model, flags.output_dir, flags.data_dir, flags.seed,
                 flags.strategy, flags.tpu, flags.cpu_devices)
-    # Refuse a foreign or busy run directory before anything else touches it.
+    # Refuse a foreign run directory before anything else touches it (a busy one was
+    # refused before TensorFlow loaded: `train/cli.py`).
     run_dir.check_compatible(flags.output_dir, flags.problem, flags.model)
-    run_lock.check_free(flags.output_dir)
     if not -2**31 <= flags.seed < 2**31:
       raise UserError(f'--seed={flags.seed} must fit in 32 bits (-2147483648..2147483647).')
     params = list(flags.gin_param)
