@@ -512,24 +512,23 @@ class Trainer:
     checkpoint. A hard kill in between therefore repeats the evaluation on resume (a
     duplicate record with the same values) rather than losing it.
     """
-    with _SignalFlag() as flag, self._locked() as lock:
-      self._signals = flag
-      try:
-        return self._train(evaluate, flag, lock)
-      finally:
-        self._signals = None
+    with self._interruptible() as (flag, lock):
+      return self._train(evaluate, flag, lock)
 
   @contextlib.contextmanager
-  def _locked(self):
-    """The run directory's lock (chief only; other workers write nothing there)."""
-    if not self.is_chief:
-      yield None
-      return
-    lock = run_lock.RunLock(self.output_dir).acquire()
-    try:
-      yield lock
-    finally:
-      lock.release()
+  def _interruptible(self):
+    """(signal flag, lock): SIGTERM/SIGINT recorded (`_check_signal` raises at the next
+    batch boundary) and the run directory's lock held (chief only; other workers write
+    nothing there, lock None)."""
+    with _SignalFlag() as flag:
+      lock = run_lock.RunLock(self.output_dir).acquire() if self.is_chief else None
+      self._signals = flag
+      try:
+        yield flag, lock
+      finally:
+        self._signals = None
+        if lock is not None:
+          lock.release()
 
   def _first_step_error(self, error):
     """A one-line UserError for an error of the first compiled step, or None."""
@@ -677,26 +676,21 @@ class Trainer:
 
   def evaluate_splits(self, splits):
     """Evaluate the latest checkpoint on `splits` (SIGTERM/SIGINT: exit 128 + N)."""
-    with _SignalFlag() as flag, self._locked():
-      self._signals = flag
+    with self._interruptible():
+      if not self.restore():
+        raise UserError(f'no checkpoint in {run_dir.checkpoint_dir(self.output_dir)}; '
+                        'train first (same --output_dir) or point --output_dir at a run.')
+      _log(self.startup_line(None, evaluating=True))
+      writers = {}
       try:
-        if not self.restore():
-          raise UserError(f'no checkpoint in {run_dir.checkpoint_dir(self.output_dir)}; '
-                          'train first (same --output_dir) or point --output_dir at a '
-                          'run.')
-        _log(self.startup_line(None, evaluating=True))
-        writers = {}
-        try:
-          return [self._record_eval(split, writers, final=True) for split in splits]
-        except _Stopped as e:
-          _log(f'{signal.Signals(e.signum).name} received: stopped evaluating step '
-               f'{self.step}; rerun the same command to evaluate it again.')
-          raise SystemExit(128 + e.signum) from None
-        finally:
-          for writer in writers.values():
-            writer.flush()
+        return [self._record_eval(split, writers, final=True) for split in splits]
+      except _Stopped as e:
+        _log(f'{signal.Signals(e.signum).name} received: stopped evaluating step '
+             f'{self.step}; rerun the same command to evaluate it again.')
+        raise SystemExit(128 + e.signum) from None
       finally:
-        self._signals = None
+        for writer in writers.values():
+          writer.flush()
 
 
 def _checkpoint_step(path):
