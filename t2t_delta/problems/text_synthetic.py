@@ -122,23 +122,32 @@ class _Sampler:
     return self.uniform() < p
 
 
-def _sentence(sample, topic, tense):
-  """One sentence (list of words) for a topic and tense index."""
-  spec = _TOPIC_WORDS[TOPICS[topic]]
+def _sentence(sample, topic, tense, topic_purity=1.0):
+  """One sentence (list of words) for a topic and tense index.
+
+  Each topical word (subject, verb, object, topical adjective, place) comes from the
+  sentence's topic with probability `topic_purity`, else from a topic drawn uniformly
+  (possibly the same); at 1.0 no draw is spent on it.
+  """
   tense_name = TENSES[tense]
 
-  def noun_phrase(nouns, determiners):
+  def topic_words():
+    if topic_purity < 1.0 and not sample.coin(topic_purity):
+      return _TOPIC_WORDS[TOPICS[int(sample.uniform() * len(TOPICS))]]
+    return _TOPIC_WORDS[TOPICS[topic]]
+
+  def noun_phrase(kind, determiners):
     words = [sample.choice(determiners)]
     if sample.coin(0.6):
-      words.append(sample.choice(spec['adjectives'] if sample.coin(0.7)
+      words.append(sample.choice(topic_words()['adjectives'] if sample.coin(0.7)
                                  else _GENERAL_ADJECTIVES))
-    words.append(sample.choice(nouns))
+    words.append(sample.choice(topic_words()[kind]))
     return words
 
   def clause():
-    words = noun_phrase(spec['subjects'], _DETERMINERS)
-    words.append(sample.choice(spec['verbs'])[tense])
-    words += noun_phrase(spec['objects'], _OBJ_DETERMINERS)
+    words = noun_phrase('subjects', _DETERMINERS)
+    words.append(sample.choice(topic_words()['verbs'])[tense])
+    words += noun_phrase('objects', _OBJ_DETERMINERS)
     return words
 
   words = []
@@ -148,7 +157,8 @@ def _sentence(sample, topic, tense):
   if sample.coin(0.3):
     words.append(sample.choice(_ADVERBS))
   if sample.coin(0.5):
-    words += [sample.choice(_PREPOSITIONS), 'the', sample.choice(spec['places'])]
+    words += [sample.choice(_PREPOSITIONS), 'the',
+              sample.choice(topic_words()['places'])]
   if sample.coin(0.45):
     words.append(sample.choice(_CONJUNCTIONS))
     words += clause()
@@ -163,15 +173,19 @@ class TextSynthetic(TextProblem):
   """Synthetic sentences whose words depend on a hidden topic (4) and tense (2).
 
   Gin parameters: max_length (32), num_train (8192), num_eval (1024), num_test (1024),
-  seed (0). Sentences have 6 to 22 words plus EOS.
+  seed (0), topic_purity (1.0: every topical word from the sentence's topic; below 1,
+  each topical word is from a uniformly drawn topic with probability 1 - purity, so a
+  decoder infers the topic only by pooling the sentence's words). Sentences have 6 to
+  22 words plus EOS.
   """
 
   label_keys = ('topic', 'tense')
   factor_names = {'topic': TOPICS, 'tense': TENSES}
 
   def __init__(self, data_dir=None, max_length=32, num_train=8192, num_eval=1024,
-               num_test=1024, seed=0):
+               num_test=1024, seed=0, topic_purity=1.0):
     super().__init__(data_dir=data_dir)
+    self.topic_purity = float(topic_purity)
     self._max_length = int(max_length)
     self.sizes = {'train': int(num_train), 'eval': int(num_eval), 'test': int(num_test)}
     self.seed = int(seed)
@@ -187,6 +201,9 @@ class TextSynthetic(TextProblem):
     for split, n in self.sizes.items():
       if n < 1:
         raise UserError(f'text_synthetic.num_{split} must be positive, got {n}.')
+    if not 0.0 <= self.topic_purity <= 1.0:
+      raise UserError(f'text_synthetic.topic_purity must be in [0, 1], got '
+                      f'{self.topic_purity}.')
 
   def validate(self):
     self._check_args()
@@ -238,12 +255,14 @@ class TextSynthetic(TextProblem):
     rng = np.random.default_rng([self.seed, _SPLIT_INDEX[split]])
     topic = rng.integers(0, len(TOPICS), n)
     tense = rng.integers(0, len(TENSES), n)
-    uniforms = rng.random((n, 40)).tolist()   # a sentence uses at most 34 draws
+    # A sentence uses at most 34 draws, 22 more when topical words may change topic.
+    uniforms = rng.random((n, 40 if self.topic_purity == 1.0 else 64)).tolist()
     targets = np.zeros([n, self.max_length], np.int32)
     lengths = np.zeros([n], np.int64)
     texts = []
     for k in range(n):
-      words = _sentence(_Sampler(uniforms[k]), int(topic[k]), int(tense[k]))
+      words = _sentence(_Sampler(uniforms[k]), int(topic[k]), int(tense[k]),
+                        self.topic_purity)
       ids = [_WORD_TO_ID[w] for w in words][:self.max_length - 1] + [self.EOS_ID]
       targets[k, :len(ids)] = ids
       lengths[k] = len(ids)

@@ -43,7 +43,7 @@ class _CopyModel:
 
 @pytest.fixture(scope='module')
 def problem_and_classifiers():
-  problem = image_synthetic.ImageSyntheticLit(num_train=2048, num_eval=64, num_test=256)
+  problem = image_synthetic.ImageShapesLit(num_train=2048, num_eval=64, num_test=256)
   return problem, reconstruction.fit_classifiers(problem, num_train=2048)
 
 

@@ -30,8 +30,9 @@ SMALL = dict(num_train=256, num_eval=64, num_test=64)
 
 
 @pytest.mark.parametrize('cls', [image_synthetic.ImageSynthetic,
+                                 image_synthetic.ImageShapes,
                                  image_synthetic.ImageSyntheticGrey,
-                                 image_synthetic.ImageSyntheticLit])
+                                 image_synthetic.ImageShapesLit])
 def test_image_synthetic_shapes_determinism_labels(cls):
   a, b = cls(**SMALL), cls(**SMALL)
   for split in ('train', 'eval', 'test'):
@@ -59,8 +60,8 @@ def test_image_synthetic_default_shapes():
       'eval')['image'].shape == (64, 16, 16, 1)
 
 
-def test_image_synthetic_factors_visible():
-  p = image_synthetic.ImageSynthetic(num_train=2048, num_eval=8, num_test=8)
+def test_image_shapes_factors_visible():
+  p = image_synthetic.ImageShapes(num_train=2048, num_eval=8, num_test=8)
   a = p.arrays('train')
   image = a['image'].astype(np.float32)
   # Colour: the brightest pixels' mean RGB separates the hues.
@@ -85,9 +86,9 @@ def test_image_synthetic_factors_visible():
   assert image[~fg].std() > 5
 
 
-def test_lit_images_are_image_synthetic_under_a_global_tint():
-  lit = image_synthetic.ImageSyntheticLit(**SMALL)
-  plain = image_synthetic.ImageSynthetic(**SMALL)
+def test_lit_images_are_image_shapes_under_a_global_tint():
+  lit = image_synthetic.ImageShapesLit(**SMALL)
+  plain = image_synthetic.ImageShapes(**SMALL)
   a, b = lit.arrays('train'), plain.arrays('train')
   for key in plain.label_keys:
     np.testing.assert_array_equal(a[key], b[key])
@@ -101,7 +102,35 @@ def test_lit_images_are_image_synthetic_under_a_global_tint():
   assert lit.factor_entropy_bits() == pytest.approx(math.log2(1536))
   assert plain.factor_entropy_bits() == pytest.approx(math.log2(192))
   with pytest.raises(UserError, match='light_strength'):
-    image_synthetic.ImageSyntheticLit(light_strength=2.0).validate()
+    image_synthetic.ImageShapesLit(light_strength=2.0).validate()
+
+
+def test_image_synthetic_band_is_faint_per_pixel_but_clear_per_image():
+  p = image_synthetic.ImageSynthetic(num_train=2048, num_eval=8, num_test=8)
+  a = p.arrays('train')
+  image = a['image'].astype(np.float32) / 255.0
+  # Position: the brightest row (pooled over 48 sub-pixels) is nearest the band centre.
+  brightest = image.mean(axis=(2, 3)).argmax(axis=1) + 0.5
+  nearest = np.abs(brightest[:, None] - p.band_centres()[None]).argmin(axis=1)
+  assert np.mean(nearest == a['position']) > 0.95
+  # Colour: the mean RGB of the band's rows, less its grey level, points to its lamp.
+  rows = np.rint(p.band_centres()[a['position']] - 0.5).astype(int)
+  band_rgb = image[np.arange(len(image)), rows].mean(axis=1)                # [N, 3]
+  tint = band_rgb - band_rgb.mean(axis=1, keepdims=True)
+  lamps = 0.5 + 0.5 * image_synthetic._LIGHT_RGB
+  lamp_tints = lamps - lamps.mean(axis=1, keepdims=True)
+  assert np.mean((tint @ lamp_tints.T).argmax(axis=1) == a['colour']) > 0.9
+  # One sub-pixel alone says little: at the band's centre the lamp adds about one to
+  # two grain deviations on average.
+  centre = image[np.arange(len(image)), rows] - p.base_level                # [N, s, 3]
+  assert 0.5 < centre.mean() / p.noise < 3.0
+  # Uniform labels and the exact factor entropy log2(8 * 8).
+  assert sorted(np.unique(a['colour'])) == list(range(8))
+  assert sorted(np.unique(a['position'])) == list(range(8))
+  assert p.factor_entropy_bits() == pytest.approx(6.0)
+  for bad in (dict(amplitude=1.5), dict(noise=-0.1), dict(band_width=0.0)):
+    with pytest.raises(UserError, match=next(iter(bad))):
+      image_synthetic.ImageSynthetic(**bad).validate()
 
 
 def test_image_synthetic_grey_factors_visible():
@@ -204,8 +233,51 @@ def test_gin_parameters_reach_constructors():
 def test_registered_names():
   import t2t_delta  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   from t2t_delta import registry  # pylint: disable=g-import-not-at-top
-  for name in ('image_synthetic', 'image_synthetic_grey', 'image_synthetic_lit',
+  for name in ('image_synthetic', 'image_synthetic_grey', 'image_shapes', 'image_shapes_lit',
                'text_synthetic', 'image_files',
                'text_lines', 'image_cifar10', 'image_imagenet32', 'languagemodel_lm1b'):
     assert name in registry.list_problems()
     assert registry.problem(name).registered_name == name
+
+
+def _topical_word_topics(sentence):
+  """The topics of the words of `sentence` that belong to exactly one topic."""
+  found = []
+  for word in sentence.replace('.', ' ').replace('!', ' ').split():
+    owners = [t for t in text_synthetic.TOPICS
+              if word in _TOPIC_VOCABULARY[t]]
+    if len(owners) == 1:
+      found.append(text_synthetic.TOPICS.index(owners[0]))
+  return found
+
+
+_TOPIC_VOCABULARY = {
+    t: set(spec['subjects'] + spec['objects'] + spec['adjectives'] + spec['places']
+           + [w for pair in spec['verbs'] for w in pair])
+    for t, spec in text_synthetic._TOPIC_WORDS.items()}
+
+
+@pytest.mark.parametrize('purity', [1.0, 0.5])
+def test_text_topic_purity_is_the_share_of_topical_words_from_the_topic(purity):
+  p = text_synthetic.TextSynthetic(num_train=8, num_eval=8, num_test=1024,
+                                   topic_purity=purity)
+  topics = p.arrays('test')['topic']
+  own = total = 0
+  for sentence, topic in zip(p.sentences('test'), topics):
+    words = _topical_word_topics(sentence)
+    own += sum(w == topic for w in words)
+    total += len(words)
+  # A word is drawn from the sentence's topic with probability purity, else from a
+  # uniformly drawn topic (the same one a quarter of the time).
+  assert own / total == pytest.approx(purity + (1 - purity) / 4, abs=0.02)
+  assert total > 4 * len(topics)
+  if purity == 1.0:     # the default: the same data as without the argument
+    np.testing.assert_array_equal(
+        p.arrays('test')['targets'],
+        text_synthetic.TextSynthetic(num_train=8, num_eval=8,
+                                     num_test=1024).arrays('test')['targets'])
+
+
+def test_text_topic_purity_bounds():
+  with pytest.raises(UserError, match='topic_purity'):
+    text_synthetic.TextSynthetic(topic_purity=1.5).validate()
