@@ -21,8 +21,8 @@ contrastive bound (bits per example; 0 for a model that ignores its latents).
 Measured (2 CPU cores, seed 0, 8192 / 1024 crops, 1200 / 134 sentences; bits per
 example on the test split, K = 63; a model that ignores its latents scores 0):
 
-  shipped tiny configs   images: rate 32.7  MI 5.34  swap gain 226.8 ± 4.0
-  (3000 / 2000 steps)            contrastive −132.5  −ELBO 4.3338 bits/dim
+  shipped tiny configs   images: rate 37.6  MI 6.01  swap gain 174.6 ± 5.2
+  (3000 / 2000 steps)            contrastive −90.2  −ELBO 4.0675 bits/dim
                          text:   rate 14.9  MI 0.02  swap gain 0.05 ± 0.05
                                  contrastive −0.11  −ELBO 7.8266 nats/token
   former tiny configs    images: rate 22.8  MI 0.11  swap gain −0.91 ± 0.83
@@ -35,7 +35,7 @@ example on the test split, K = 63; a model that ignores its latents scores 0):
 
 On natural crops the shipped image configuration's decoder depends on z heavily (the
 crops' overall brightness and colour are a dense global factor): another crop's latent
-costs it 227 bits. But the contrastive bound is strongly negative: log p(x | z) varies
+costs it 175 bits. But the contrastive bound is strongly negative: log p(x | z) varies
 so much across samples of a crop's own posterior that another crop's latent often
 explains it better than one sample of its own (see examples/README.md, "Levers for
 latent use"); the decoder is too sensitive to the posterior's noise. The text model
