@@ -5,7 +5,8 @@
 ROWS.json is a list of {"id": ..., "args": [...]}. Each row goes through the same
 steps as the binary: the module's absl flag parsing (`parse_flags` if the module has
 it, else FLAGS(argv)), then its `TOOL.call(_main, argv)` (the tool's early check, then
-`_main`; `_main` alone for a module without a TOOL), with stdout and stderr captured. RESULTS.json maps id -> {"status", "stdout", "stderr"}.
+`_main`; `_main` alone for a module without a TOOL), with stdout and stderr captured.
+RESULTS.json maps id -> {"status", "stdout", "stderr"}.
 
 A row with "file_size_limit": N runs with the soft RLIMIT_FSIZE at N bytes (writes
 beyond it fail with EFBIG, as on a full disk; SIGXFSZ is ignored), restored after.

@@ -67,6 +67,13 @@ class _SyntheticImages(ImageProblem):
       if n < 1:
         raise UserError(f'{self.registered_name}.num_{split} must be positive, got {n}.')
 
+  def _check_intensities(self, *names):
+    """UserError unless each named attribute is in [0, 1] (the full intensity range)."""
+    for name in names:
+      value = getattr(self, name)
+      if not 0.0 <= value <= 1.0:
+        raise UserError(f'{self.registered_name}.{name} must be in [0, 1], got {value}.')
+
   @property
   def image_shape(self):
     return (self.image_size, self.image_size, self.CHANNELS)
@@ -135,10 +142,7 @@ class ImageSynthetic(_SyntheticImages):
 
   def _check_args(self):
     super()._check_args()
-    for name in ('amplitude', 'noise', 'base_level'):
-      value = getattr(self, name)
-      if not 0.0 <= value <= 1.0:
-        raise UserError(f'{self.registered_name}.{name} must be in [0, 1], got {value}.')
+    self._check_intensities('amplitude', 'noise', 'base_level')
     if not self.band_width > 0.0:
       raise UserError(f'{self.registered_name}.band_width must be positive (a fraction '
                       f'of the image height), got {self.band_width}.')
@@ -243,9 +247,7 @@ class ImageShapesLit(ImageShapes):
 
   def _check_args(self):
     super()._check_args()
-    if not 0.0 <= self.light_strength <= 1.0:
-      raise UserError(f'{self.registered_name}.light_strength must be in [0, 1], got '
-                      f'{self.light_strength}.')
+    self._check_intensities('light_strength')
 
   def _generate(self, rng, n):
     out = super()._generate(rng, n)     # draws everything image_shapes draws first

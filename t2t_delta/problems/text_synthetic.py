@@ -87,12 +87,17 @@ _PUNCTUATION = ('.', '!')
 _TOKEN_RE = re.compile(r"[a-z_']+|[^\sa-z_']")
 
 
+def topic_words(topic):
+  """The words specific to `topic` (a name in TOPICS), in vocabulary order."""
+  spec = _TOPIC_WORDS[topic]
+  return (spec['subjects'] + spec['objects'] + spec['adjectives'] + spec['places']
+          + [w for pair in spec['verbs'] for w in pair])
+
+
 def _build_vocabulary():
   words = []
   for topic in TOPICS:
-    spec = _TOPIC_WORDS[topic]
-    words += spec['subjects'] + spec['objects'] + spec['adjectives'] + spec['places']
-    words += [w for pair in spec['verbs'] for w in pair]
+    words += topic_words(topic)
   words += (_DETERMINERS + _OBJ_DETERMINERS + _GENERAL_ADJECTIVES + _ADVERBS
             + _TIME['present'] + _TIME['past'] + _CONJUNCTIONS + _PREPOSITIONS
             + list(_PUNCTUATION))
@@ -131,7 +136,7 @@ def _sentence(sample, topic, tense, topic_purity=1.0):
   """
   tense_name = TENSES[tense]
 
-  def topic_words():
+  def topic_spec():
     if topic_purity < 1.0 and not sample.coin(topic_purity):
       return _TOPIC_WORDS[TOPICS[int(sample.uniform() * len(TOPICS))]]
     return _TOPIC_WORDS[TOPICS[topic]]
@@ -139,14 +144,14 @@ def _sentence(sample, topic, tense, topic_purity=1.0):
   def noun_phrase(kind, determiners):
     words = [sample.choice(determiners)]
     if sample.coin(0.6):
-      words.append(sample.choice(topic_words()['adjectives'] if sample.coin(0.7)
+      words.append(sample.choice(topic_spec()['adjectives'] if sample.coin(0.7)
                                  else _GENERAL_ADJECTIVES))
-    words.append(sample.choice(topic_words()[kind]))
+    words.append(sample.choice(topic_spec()[kind]))
     return words
 
   def clause():
     words = noun_phrase('subjects', _DETERMINERS)
-    words.append(sample.choice(topic_words()['verbs'])[tense])
+    words.append(sample.choice(topic_spec()['verbs'])[tense])
     words += noun_phrase('objects', _OBJ_DETERMINERS)
     return words
 
@@ -158,7 +163,7 @@ def _sentence(sample, topic, tense, topic_purity=1.0):
     words.append(sample.choice(_ADVERBS))
   if sample.coin(0.5):
     words += [sample.choice(_PREPOSITIONS), 'the',
-              sample.choice(topic_words()['places'])]
+              sample.choice(topic_spec()['places'])]
   if sample.coin(0.45):
     words.append(sample.choice(_CONJUNCTIONS))
     words += clause()

@@ -75,10 +75,11 @@ def test_image_tiny_ships_the_latent_levers():
   """The README's main job: z in every gated block, informative posterior start."""
   try:
     config_lib.parse_gin(['gin/image_tiny.gin'])
-    model = registry.model('delta_vae_image')(registry.problem('image_synthetic')())
+    problem = registry.problem('image_synthetic')(num_train=8)
+    model = registry.model('delta_vae_image')(problem)
     assert model.decoder.latent_in_blocks
     # Informative start: posterior means differ between images by O(1) from step 0.
-    images = registry.problem('image_synthetic')(num_train=8).arrays('train')['image']
+    images = problem.arrays('train')['image']
     loc = model.posterior_mean({'image': images}).numpy()
     assert loc.std(axis=0).mean() > 0.1
   finally:

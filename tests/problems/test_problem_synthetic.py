@@ -233,28 +233,25 @@ def test_gin_parameters_reach_constructors():
 def test_registered_names():
   import t2t_delta  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   from t2t_delta import registry  # pylint: disable=g-import-not-at-top
-  for name in ('image_synthetic', 'image_synthetic_grey', 'image_shapes', 'image_shapes_lit',
-               'text_synthetic', 'image_files',
+  for name in ('image_synthetic', 'image_synthetic_grey', 'image_shapes',
+               'image_shapes_lit', 'text_synthetic', 'image_files',
                'text_lines', 'image_cifar10', 'image_imagenet32', 'languagemodel_lm1b'):
     assert name in registry.list_problems()
     assert registry.problem(name).registered_name == name
 
 
+_TOPIC_VOCABULARY = {t: set(text_synthetic.topic_words(t)) for t in text_synthetic.TOPICS}
+
+
 def _topical_word_topics(sentence):
-  """The topics of the words of `sentence` that belong to exactly one topic."""
+  """The topic indices of the words of `sentence` that belong to exactly one topic."""
   found = []
-  for word in sentence.replace('.', ' ').replace('!', ' ').split():
-    owners = [t for t in text_synthetic.TOPICS
+  for word in text_synthetic._TOKEN_RE.findall(sentence):
+    owners = [i for i, t in enumerate(text_synthetic.TOPICS)
               if word in _TOPIC_VOCABULARY[t]]
     if len(owners) == 1:
-      found.append(text_synthetic.TOPICS.index(owners[0]))
+      found.append(owners[0])
   return found
-
-
-_TOPIC_VOCABULARY = {
-    t: set(spec['subjects'] + spec['objects'] + spec['adjectives'] + spec['places']
-           + [w for pair in spec['verbs'] for w in pair])
-    for t, spec in text_synthetic._TOPIC_WORDS.items()}
 
 
 @pytest.mark.parametrize('purity', [1.0, 0.5])
