@@ -79,18 +79,20 @@ def _modes_for(modality):
 
 def run(argv):
   del argv
-  from t2t_delta.decode import restore  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from t2t_delta import registry
+  from t2t_delta.runtime import run_dir, run_setup
   if not FLAGS.output_dir:
     raise UserError('missing --output_dir (the directory of a training run).')
   options = _options()
   # Check flag combinations that need no model before loading anything.
-  from t2t_delta.train import run_dir  # pylint: disable=g-import-not-at-top
   info = run_dir.read_run_info(FLAGS.output_dir) or {}
   if info:
-    from t2t_delta import registry  # pylint: disable=g-import-not-at-top
     modality = registry.problem(info['problem']).modality
     _modes_for(modality).check_options(options, None, None)
-  setup, model, checkpoint = restore.load_run(FLAGS.output_dir, FLAGS.gin_param)
+  # Read-only: the run directory is not touched (pictures go to --to_file, or to
+  # <output_dir>/<mode>.png without it).
+  setup, model, checkpoint = run_setup.load_run(FLAGS.output_dir, FLAGS.gin_param)
   modes = _modes_for(setup.problem.modality)
   modes.check_options(options, setup.problem, model)
   print(f'Loaded {checkpoint} ({model.summary()}).', file=sys.stderr, flush=True)

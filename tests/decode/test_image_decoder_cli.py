@@ -73,8 +73,8 @@ def run_dir(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def loaded(run_dir):
-  from t2t_delta.decode import restore
-  setup, model, _ = restore.load_run(run_dir[0])
+  from t2t_delta.runtime import run_setup
+  setup, model, _ = run_setup.load_run(run_dir[0])
   return setup.problem, model
 
 
