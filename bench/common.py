@@ -1,9 +1,10 @@
 """Shared pieces of the benchmark suite: configurations, trainers, timing, FLOPs.
 
 Every benchmark builds what it measures through the library itself: the problem and
-model from a gin file (`t2t_delta.runtime.gin_config.parse_gin` + `RunSetup`), the training
-step from `t2t_delta.train.trainer.Trainer` (its compiled `steps_per_loop` loop, the
-objective and the library's Adam), the input pipeline from `t2t_delta.train.inputs`.
+model from a gin file (`t2t_delta.runtime.gin_config.parse_gin` + `RunSetup`), the
+training step from `t2t_delta.train.trainer.Trainer` (its compiled `steps_per_loop`
+loop, the objective and the library's Adam), the input pipeline from
+`t2t_delta.train.inputs`.
 The machine is shared and noisy, so each benchmark also measures a reference in the
 same process and reports a ratio against it.
 

@@ -90,8 +90,8 @@ def run(argv):
   if info:
     modality = registry.problem(info['problem']).modality
     _modes_for(modality).check_options(options, None, None)
-  # Read-only: the run directory is not touched (pictures go to --to_file, or to
-  # <output_dir>/<mode>.png without it).
+  # The run is loaded read-only; the decodings go to --to_file (images without it:
+  # <output_dir>/<mode>.png).
   setup, model, checkpoint = run_setup.load_run(FLAGS.output_dir, FLAGS.gin_param)
   modes = _modes_for(setup.problem.modality)
   modes.check_options(options, setup.problem, model)

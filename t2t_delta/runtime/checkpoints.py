@@ -167,8 +167,8 @@ def require_latest(output_dir):
 
 def read_weights(model, prefix):
   """Load `model`'s weights from the checkpoint `prefix`, read-only: nothing on disk is
-  written, created or deleted (no CheckpointManager, whose save and restore tidy the
-  directory). The optimizer's state in the checkpoint is not read."""
+  written, created or deleted (no CheckpointManager, no repair as in
+  `restore_for_training`). The optimizer's state in the checkpoint is not read."""
   tf.train.Checkpoint(model=model).read(prefix).expect_partial()
 
 
