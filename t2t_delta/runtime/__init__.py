@@ -7,7 +7,9 @@
     run_lock     one trainer per run directory
     gin_config   parsing gin files and bindings; gin_errors turns gin's errors into
                  one-line UserErrors
-    run_setup    the problem and model of a run, from flags or from its run.json
+    run_setup    the problem and model of a run: for training, or rebuilt from its
+                 run.json and config.gin (read-only)
 
-Importing this package imports no TensorFlow (`t2t-delta-report` reads records with it).
+run_dir, files and run_lock import no TensorFlow (t2t-delta-report reads records with
+them; the trainer checks the lock before TensorFlow loads).
 """

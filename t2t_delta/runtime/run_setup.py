@@ -1,4 +1,4 @@
-"""The problem and model of a run: from the trainer's flags, or from a run directory.
+"""The problem and model of a run: for the trainer, or rebuilt from a run directory.
 
 Shared by the trainer, the evaluator and the decoder so that all of them resolve gin
 files, validate input and rebuild a run in exactly the same way. Everything that can
