@@ -259,6 +259,11 @@ class DeltaVaeImage(base.LatentVariableModel):
   def prior(self):
     return distributions.AR1Prior(self.alphas, self.num_steps)
 
+  @property
+  def image_decoder(self):
+    """p(x | z) with its incremental form (for the image sampler)."""
+    return self.decoder
+
   def decoder_output(self, x, z, training=False, seed=None):
     """DMOL parameters `[B, H, W, P]` for images `x` in [-1, 1] and latents z."""
     return self.decoder(x, z, training=training, seed=seed)
