@@ -164,8 +164,6 @@ class DeltaVaeImage(base.LatentVariableModel):
     self.latent_dim = int(latent_dim)
     self.compute_dtype = base.resolve_compute_dtype(compute_dtype, model_name)
     self.encoder_structure = encoder_structure
-    self.prior_type = prior_type
-    self.posterior_type = posterior_type
     seeds = core.SeedSequence(seed)
     with self.name_scope:
       self.encoder = ImageRowEncoder(
@@ -185,6 +183,14 @@ class DeltaVaeImage(base.LatentVariableModel):
     self.latent.initialize_posterior_head(self.encoder.to_params)
 
   # ---- configuration ------------------------------------------------------------------
+  @property
+  def prior_type(self):
+    return self.latent.prior_type
+
+  @property
+  def posterior_type(self):
+    return self.latent.posterior_type
+
   @property
   def alphas(self):
     """float32 `[d]` AR(1) correlations of the prior (zeros for a standard normal)."""

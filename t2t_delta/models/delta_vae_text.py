@@ -8,9 +8,9 @@ T = max_length:
 
 Inference: q(z | x) = Π_t N(z_t; μ_t(x), σ_t(x)), one d-dimensional latent per token
 (σ = softplus(raw) + 1e-4 by default; `distributions.LatentSpec` holds the prior, the
-posterior and their KL), from a Transformer encoder whose self-attention uses the inverted (upper-triangular)
-causal mask, so z_t depends on tokens x_t..x_L only ('anti_causal'); the ablation
-'non_causal' lets every z_t see the whole sentence.
+posterior and their KL), from a Transformer encoder whose self-attention uses the
+inverted (upper-triangular) causal mask, so z_t depends on tokens x_t..x_L only
+('anti_causal'); the ablation 'non_causal' lets every z_t see the whole sentence.
 
 How the decoder reads the latents. The decoder position that predicts x_t gets
 (a) a projection of z_t added to its input embedding, and (b) cross-attention, in
@@ -122,8 +122,6 @@ class DeltaVaeText(base.LatentVariableModel):
     self.max_length = int(problem.max_length)
     self.latent_dim = int(latent_dim)
     self.encoder_structure = encoder_structure
-    self.prior_type = prior_type
-    self.posterior_type = posterior_type
     self.compute_dtype = base.resolve_compute_dtype(compute_dtype, model_name)
     # δ(L) for every length L = 0..T, gathered per example.
     self._committed_table = tf.constant(
@@ -155,6 +153,14 @@ class DeltaVaeText(base.LatentVariableModel):
     self.latent.initialize_posterior_head(self.posterior_head)
 
   # ---- the three distributions --------------------------------------------------------
+  @property
+  def prior_type(self):
+    return self.latent.prior_type
+
+  @property
+  def posterior_type(self):
+    return self.latent.posterior_type
+
   @property
   def alphas(self):
     """float32 [d] AR(1) coefficients (zeros for the standard normal prior)."""
