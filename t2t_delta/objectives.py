@@ -38,20 +38,11 @@ def beta_vae(out, step, beta=1.0):
 @gin.configurable
 def kl_annealing(out, step, warmup_steps=10000, start_weight=0.0, delay_steps=0):
   """D + w(step)·R: w = `start_weight` for `delay_steps` steps, then rising linearly to 1
-  over `warmup_steps` (`kl_annealing_weight`)."""
-  weight = _annealing_weight(tf.cast(step, tf.float32), warmup_steps, start_weight,
-                             delay_steps, tf.minimum, tf.maximum)
+  over `warmup_steps`."""
+  step = tf.cast(step, tf.float32)
+  frac = tf.maximum(step - float(delay_steps), 0.0) / float(max(warmup_steps, 1))
+  weight = tf.minimum(1.0, start_weight + (1.0 - start_weight) * frac)
   return out['distortion'] + tf.cast(weight, out['rate'].dtype) * out['rate'] + _aux(out)
-
-
-def kl_annealing_weight(step, warmup_steps=10000, start_weight=0.0, delay_steps=0):
-  """The rate weight `kl_annealing` applies at `step` (for reporting)."""
-  return _annealing_weight(float(step), warmup_steps, start_weight, delay_steps, min, max)
-
-
-def _annealing_weight(step, warmup_steps, start_weight, delay_steps, minimum, maximum):
-  frac = maximum(step - float(delay_steps), 0.0) / float(max(warmup_steps, 1))
-  return minimum(1.0, start_weight + (1.0 - start_weight) * frac)
 
 
 @gin.configurable
@@ -88,11 +79,3 @@ def target_rate(out, step, target_nats=10.0):
   penalty = tf.abs(tf.reduce_mean(rate) - tf.cast(target_nats, rate.dtype))
   return out['distortion'] + penalty + _aux(out)
 
-
-OBJECTIVES = {
-    'elbo': elbo,
-    'beta_vae': beta_vae,
-    'kl_annealing': kl_annealing,
-    'free_bits': free_bits,
-    'target_rate': target_rate,
-}

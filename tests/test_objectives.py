@@ -62,13 +62,11 @@ def test_free_bits_without_groups_uses_the_total_rate():
 
 
 @pytest.mark.parametrize('start,delay', [(0.0, 0), (0.2, 0), (0.0, 60)])
-def test_kl_annealing_weight_follows_the_linear_schedule(start, delay):
+def test_kl_annealing_weights_the_rate_on_the_linear_schedule(start, delay):
   warmup = 100
   rate = tf.Variable([2.0])
   for step in (0, 25, 50, 60, 99, 100, 160, 1000):
     expected = min(1.0, start + (1.0 - start) * max(step - delay, 0) / warmup)
-    assert objectives.kl_annealing_weight(step, warmup, start, delay) == pytest.approx(
-        expected)
     with tf.GradientTape() as tape:
       loss = tf.reduce_sum(objectives.kl_annealing(
           _out([1.0], rate), tf.constant(step), warmup_steps=warmup,

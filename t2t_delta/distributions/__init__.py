@@ -7,6 +7,8 @@
 * `aux_prior`: the auxiliary LSTM prior fitted to posterior samples.
 * `prefix_posterior`: the posterior of a variable-length latent sequence (text),
   continued by the prior beyond its real steps, and its KL over the real prefix.
+* `latent_spec`: the latents of a δ-VAE (prior, posterior, scale function, KL,
+  committed rate, continuation), checked and built in one place.
 
 All rates and log-probabilities are in nats.
 """
@@ -41,6 +43,7 @@ from t2t_delta.distributions.independent_delta import independent_delta_normal
 from t2t_delta.distributions.independent_delta import \
     independent_delta_posterior_params
 from t2t_delta.distributions.independent_delta import standard_normal_kl
+from t2t_delta.distributions.latent_spec import LatentSpec
 from t2t_delta.distributions.prefix_posterior import PrefixPosterior
 from t2t_delta.distributions.prefix_posterior import ar1_kl_per_step
 from t2t_delta.distributions.prefix_posterior import masked_ar1_kl_per_dim

@@ -158,17 +158,52 @@ class AR1Prior(tfd.Distribution):
   def _innovation_scale(self):
     return tf.sqrt((1. - self._alphas) * (1. + self._alphas))
 
+  def transition_coefficients(self):
+    """`(decay, scale)`, each `[..., n, d]`, of the conditionals p(z_i | z_{i-1}).
+
+    z_i = decay_i z_{i-1} + scale_i eps_i with eps_i ~ N(0, 1): step 1 is the
+    marginal N(0, 1) (decay 0, scale 1), later steps have decay alpha and scale
+    sqrt(1 - alpha^2).
+    """
+    first = tf.one_hot(0, self._num_steps, dtype=self.dtype)[:, tf.newaxis]  # [n, 1]
+    decay = (1. - first) * self._alphas[..., tf.newaxis, :]
+    scale = first + (1. - first) * self._innovation_scale()[..., tf.newaxis, :]
+    return decay, scale
+
+  def continue_sequence(self, z, mask, noise):
+    """Keeps z where `mask` is 1 and continues it with the prior's conditionals.
+
+    Args:
+      z: `[..., n, d]` latents; only the steps with mask 1 are read.
+      mask: `[..., n]`, 1.0 on the steps to keep (e.g. a sentence's real prefix).
+      noise: `[..., n, d]` standard-normal innovations; only the steps with mask 0
+        are read.
+
+    Returns:
+      `[..., n, d]`: z_i on kept steps, decay_i z_{i-1} + scale_i noise_i elsewhere
+      (the recursion runs from the previous step, kept or continued). With noise
+      ~ N(0, I) this is a sample of p(z_rest | z_kept); with noise 0, its mean.
+    """
+    decay, scale = self.transition_coefficients()
+    real = tf.cast(mask, self.dtype)[..., tf.newaxis]
+    drive = real * z + (1. - real) * scale * noise
+    decay = tf.broadcast_to((1. - real) * decay, tf.shape(drive))
+    return first_order_recurrence(decay, drive)
+
+  def sample_continuation(self, z, mask, seed):
+    """`continue_sequence` with fresh N(0, 1) innovations drawn from `seed` (int32
+    `[2]`): a sample of the steps with mask 0 given the kept ones, `[..., n, d]`."""
+    z = tf.convert_to_tensor(z, self.dtype)
+    noise = tf.random.stateless_normal(tf.shape(z), seed=seed, dtype=self.dtype)
+    return self.continue_sequence(z, mask, noise)
+
   def _sample_n(self, n, seed=None):
     seed = tfp.random.sanitize_seed(seed)
-    alphas = self._alphas[..., tf.newaxis, :]                    # [..., 1, d]
     shape = tf.concat([[n], self._batch_shape_tensor(),
                        self._event_shape_tensor()], axis=0)
     eps = tf.random.stateless_normal(shape, seed=seed, dtype=self.dtype)
-    num_steps = self._num_steps
-    first = tf.one_hot(0, num_steps, dtype=self.dtype)[:, tf.newaxis]  # [n, 1]
     # Step 1 is eps_1; later steps add sqrt(1 - alpha^2) eps_i to alpha z_{i-1}.
-    drive_scale = first + (1. - first) * self._innovation_scale()[..., None, :]
-    decay = (1. - first) * alphas
+    decay, drive_scale = self.transition_coefficients()
     decay = tf.broadcast_to(decay, tf.shape(eps))
     return first_order_recurrence(decay, eps * drive_scale)
 

@@ -31,20 +31,6 @@ tfd = tfp.distributions
 _HALF_LOG_TWO_PI = 0.5 * math.log(2. * math.pi)
 
 
-def _continuation_coefficients(alphas, num_steps, dtype):
-  """(decay `[T, d]`, innovation scale `[T, d]`) of the prior's conditionals.
-
-  Step 0 is the prior's first step (decay 0, scale 1); step t > 0 is
-  z_t = α z_{t-1} + √(1 - α²) ε. `alphas` None means the standard normal prior.
-  """
-  first = tf.one_hot(0, num_steps, dtype=dtype)[:, tf.newaxis]              # [T, 1]
-  if alphas is None:
-    return tf.zeros([num_steps, 1], dtype), tf.ones([num_steps, 1], dtype)
-  alphas = tf.cast(alphas, dtype)[tf.newaxis]                               # [1, d]
-  innovation = tf.sqrt((1. - alphas) * (1. + alphas))
-  return (1. - first) * alphas, first + (1. - first) * innovation
-
-
 class PrefixPosterior(tfd.Distribution):
   """q(z | x) over a padded window: Normal on the masked prefix, prior beyond it.
 
@@ -66,6 +52,10 @@ class PrefixPosterior(tfd.Distribution):
       self._scale = tf.convert_to_tensor(scale, tf.float32)
       self._mask = tf.cast(mask, tf.float32)
       self._alphas = None if alphas is None else tf.cast(alphas, tf.float32)
+      # The prior whose conditionals continue the sequence (alpha = 0: N(0, I)).
+      self._continuation = ar1.AR1Prior(
+          tf.zeros(self._loc.shape[-1:]) if alphas is None else self._alphas,
+          self._loc.shape[-2])
       super().__init__(dtype=tf.float32,
                        reparameterization_type=tfd.FULLY_REPARAMETERIZED,
                        validate_args=validate_args, allow_nan_stats=allow_nan_stats,
@@ -107,28 +97,20 @@ class PrefixPosterior(tfd.Distribution):
   def _batch_shape_tensor(self):
     return tf.shape(self._loc)[:-2]
 
-  def _coefficients(self):
-    return _continuation_coefficients(self._alphas, self._loc.shape[-2], tf.float32)
-
   def _sample_n(self, n, seed=None):
     seed = tfp.random.sanitize_seed(seed)
     shape = tf.concat([[n], tf.shape(self._loc)], axis=0)
     eps = tf.random.stateless_normal(shape, seed=seed)
-    decay, innovation = self._coefficients()
-    real = self._mask[..., tf.newaxis]
-    drive = real * (self._loc + self._scale * eps) + (1. - real) * innovation * eps
-    decay = tf.broadcast_to((1. - real) * decay, shape)
-    return ar1.first_order_recurrence(decay, drive)
+    return self._continuation.continue_sequence(self._loc + self._scale * eps,
+                                                self._mask, eps)
 
   def _mean(self):
-    decay, _ = self._coefficients()
-    real = self._mask[..., tf.newaxis]
-    return ar1.first_order_recurrence(
-        tf.broadcast_to((1. - real) * decay, tf.shape(self._loc)), real * self._loc)
+    return self._continuation.continue_sequence(self._loc, self._mask,
+                                                tf.zeros_like(self._loc))
 
   def continuation_log_prob(self, z):
     """`[..., T, d]` log p(z_t | z_{t-1}) of the prior at every step (nats)."""
-    decay, innovation = self._coefficients()
+    decay, innovation = self._continuation.transition_coefficients()
     previous = tf.pad(z[..., :-1, :], [[0, 0]] * (len(z.shape) - 2) + [[1, 0], [0, 0]])
     residual = (z - decay * previous) / innovation
     return -0.5 * tf.square(residual) - tf.math.log(innovation) - _HALF_LOG_TWO_PI

@@ -35,9 +35,11 @@ prod_p p(R_p | x_<p) p(G_p | R_p, x_<p) p(B_p | R_p, G_p, x_<p), as in PixelCNN+
 
 Row-by-row evaluation. Every module is a function of a fixed, small neighbourhood of
 padded input rows (`kernel_size[0]` rows for convolutions, one position for the 1x1
-layers), so an incremental sampler can keep the last `kh - 1` rows of each layer's
+layers), so an incremental decoder can keep the last `kh - 1` rows of each layer's
 input and call the same modules on a padded window; `pad_for_*` return the paddings
-used here so that a cache can reproduce them exactly.
+used here so that a cache can reproduce them exactly. `IncrementalStacks` does this
+for `CausalInput` followed by gated vertical and horizontal stacks (the body of the
+gated PixelCNN decoders, see `t2t_delta.layers.incremental`).
 
 Every module computes in the dtype of its input (float32 variables are cast).
 """
@@ -362,3 +364,121 @@ def unflatten_pixels(x, height, width):
 def row_of_position(height, width):
   """[H*W] int32: the row of each raster position."""
   return tf.range(height * width) // width
+
+
+class IncrementalStacks:
+  """Incremental form of `CausalInput` + gated vertical and horizontal stacks.
+
+  The network it evaluates (as `PixelSnail` and vlae's gated PixelCNN do in full):
+
+      vertical, horizontal = input_layer(x)
+      for l, (v_block, h_block) in enumerate(zip(vertical_blocks, horizontal_blocks)):
+        vertical   = v_block(vertical, condition=condition)
+        horizontal = h_block(horizontal, aux=vertical, condition=condition)
+        horizontal = after_layer(l, horizontal)   # e.g. attention; None: identity
+
+  How the cache reproduces it (all shapes static, `h` = hidden size):
+
+  * Vertical stack (features of row `i` depend on rows `< i` only): computed for a
+    whole row at once by `start_row`, from the finished row above; each layer keeps
+    the last `kh - 1` rows of its input (`kh` = kernel height), `[B, kh - 1, W, h]`,
+    and the row's output, the horizontal block's `aux` `[W, B, h]`.
+  * Horizontal stack: computed by `step` at the single position `(i, j)` in every
+    layer from a cached window: each layer keeps the last `kh - 1` rows of its input
+    plus the columns of the current row computed so far, `[kh, W + kw - 1, B, h]`,
+    column-padded on the left by `kw - 1` (zeros where the full network pads).
+  * Input layer: the above-term of row `i` is computed by `start_row` for the whole
+    row; the left-term at `(i, j)` by `step` from the pixels `(i - 1, j - 1)` and
+    `(i, j - 1)`, kept (with their ones channel) as the row above and the current
+    row, `[W, B, C + 1]`; `append` writes the current row.
+
+  Args:
+    input_layer: a `CausalInput`.
+    vertical_blocks, horizontal_blocks: `GatedResidualBlock`s with 'down' and
+      'down_right' convolutions, one of each per layer.
+
+  `condition` (the blocks' condition at the current row, `[B, 1, 1, d]`, or None) is
+  passed to `start_row` and `step` by the decoder that owns the layers.
+  """
+
+  def __init__(self, input_layer, vertical_blocks, horizontal_blocks):
+    self.input_layer = input_layer
+    self.vertical_blocks = list(vertical_blocks)
+    self.horizontal_blocks = list(horizontal_blocks)
+
+  def init_cache(self, batch_size, width, dtype=tf.float32):
+    """Zeros (padding) everywhere: a dict of tensors, see the class docstring."""
+    conv = self.input_layer.vertical_conv
+    hidden, channels = conv.out_channels, conv.in_channels
+    row = tf.zeros([width, batch_size, hidden], dtype)
+    pixels = tf.zeros([width, batch_size, channels], dtype)
+    return {
+        'vertical_rows': [tf.zeros([batch_size, b.conv.kernel_size[0] - 1, width,
+                                    hidden], dtype) for b in self.vertical_blocks],
+        'horizontal_rows': [
+            tf.zeros([b.conv.kernel_size[0], width + b.conv.kernel_size[1] - 1,
+                      batch_size, hidden], dtype) for b in self.horizontal_blocks],
+        'aux': [row] * len(self.vertical_blocks),
+        'above': row,
+        'x_above': pixels,
+        'x_row': pixels,
+    }
+
+  def start_row(self, cache, row, condition=None):
+    """The cache for row `row`: its vertical stack, from the finished row above."""
+    # The row above with its ones channel; zero (padding) above the first row.
+    has_above = row > 0
+    x_above = tf.where(has_above, cache['x_row'], tf.zeros_like(cache['x_row']))
+    vertical, above = self.input_layer.row_above(
+        tf.transpose(x_above, [1, 0, 2])[:, None])                   # [B, 1, W, h]
+    vertical = tf.where(has_above, vertical, tf.zeros_like(vertical))
+    above = tf.where(has_above, above, tf.zeros_like(above))
+    # The vertical stack of the row, all columns at once.
+    aux, vertical_rows = [], []
+    for l, block in enumerate(self.vertical_blocks):
+      window = tf.concat([cache['vertical_rows'][l], vertical], axis=1)  # [B, kh, W, h]
+      vertical_rows.append(window[:, 1:])
+      (_, _), (left, right) = block.conv.paddings
+      window = tf.pad(window, [[0, 0], [0, 0], [left, right], [0, 0]])
+      vertical = block.on_window(window, vertical, condition=condition)
+      aux.append(tf.transpose(vertical[:, 0], [1, 0, 2]))           # [W, B, h]
+    # Horizontal windows move up one row; the new current row starts empty.
+    horizontal_rows = [tf.concat([rows[1:], tf.zeros_like(rows[:1])], axis=0)
+                       for rows in cache['horizontal_rows']]
+    return {
+        'vertical_rows': vertical_rows,
+        'horizontal_rows': horizontal_rows,
+        'aux': aux,
+        'above': tf.transpose(above[:, 0], [1, 0, 2]),               # [W, B, h]
+        'x_above': x_above,
+        'x_row': tf.zeros_like(cache['x_row']),
+    }
+
+  def step(self, cache, column, condition=None, after_layer=None):
+    """The last horizontal layer's output at `(row, column)`, `[B, 1, 1, h]`, and
+    the cache; `after_layer(l, h)` -> h runs after horizontal layer `l`."""
+    # Input layer: the above-term plus the left-term from column - 1.
+    previous = tf.maximum(column - 1, 0)
+    window = tf.stack([tf.gather(cache['x_above'], previous),
+                       tf.gather(cache['x_row'], previous)], axis=1)  # [B, 2, C + 1]
+    left = self.input_layer.left_of(window[:, :, None, :])           # [B, 1, 1, h]
+    left = tf.where(column > 0, left, tf.zeros_like(left))
+    h = tf.gather(cache['above'], column)[:, None, None, :] + left    # [B, 1, 1, h]
+    horizontal_rows = []
+    for l, block in enumerate(self.horizontal_blocks):
+      kh, kw = block.conv.kernel_size
+      rows = tf.tensor_scatter_nd_update(cache['horizontal_rows'][l],
+                                         [[kh - 1, column + kw - 1]], h[None, :, 0, 0])
+      horizontal_rows.append(rows)
+      window = tf.transpose(tf.gather(rows, column + tf.range(kw), axis=1),
+                            [2, 0, 1, 3])                            # [B, kh, kw, h]
+      aux = tf.gather(cache['aux'][l], column)[:, None, None, :]
+      h = block.on_window(window, h, aux=aux, condition=condition)
+      if after_layer is not None:
+        h = after_layer(l, h)
+    return h, dict(cache, horizontal_rows=horizontal_rows)
+
+  def append(self, cache, column, x):
+    """The cache with pixel `(row, column)` of the current row set to `x` `[B, C]`."""
+    return dict(cache, x_row=tf.tensor_scatter_nd_update(
+        cache['x_row'], [[column]], add_ones_channel(x)[None]))

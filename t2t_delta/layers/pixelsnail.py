@@ -62,6 +62,22 @@ only).
 Dropout (training only) applies to the hidden activations of every gated block, to
 the attention weights and to the attention outputs before the residual sum; layer
 normalisation follows every attention block.
+
+Incremental evaluation (inference; the protocol of `t2t_delta.layers.incremental`):
+`init_cache`, `start_row`, `step` and `append` compute the output at one pixel at a
+time. The convolutional stacks are cached as in `pixel.IncrementalStacks`, and
+
+* causal self-attention: the keys and values of every generated pixel are written
+  into a cache pre-allocated over all `H * W` positions by `append`, once the pixel
+  is known (they include its value; `step` keeps the block's input at the pixel
+  for this); the query at `p` attends with the same strictly causal mask (keys
+  `< p`) as the full network;
+* cross-attention to the condition: its keys and values are computed once by
+  `init_cache`; the query at `p` uses row `p` of the same condition mask;
+* row conditioning: row `r`'s vector is read by the gated blocks of row `r`.
+
+Per pixel this is the work of about two positions (one horizontal, one amortised
+vertical) plus the attention reads, instead of `H * W` positions.
 """
 
 import tensorflow as tf
@@ -117,6 +133,11 @@ def self_attention_memory(horizontal, x, position):
   `position` (broadcast over the batch) with the same middle dimensions.
   """
   return tf.concat([horizontal, x, _broadcast_position(position, x)], axis=-1)
+
+
+def _cache_dtype(cache):
+  """The compute dtype of an incremental cache (`PixelSnail.init_cache`)."""
+  return cache['stacks']['above'].dtype
 
 
 def _layer_seeds(seed, count, training):
@@ -269,13 +290,16 @@ class PixelSnail(tf.Module):
     return condition_mask(self.height, self.width, self.condition_length,
                           self.condition_structure)
 
-  def __call__(self, x, condition=None, training=False, seed=None, row_condition=None):
+  def _check_conditions(self, condition, row_condition):
     if (condition is None) != (not self.cross_attention_after):
       raise ValueError('PixelSnail built with condition_size needs a condition, and '
                        'one built without cannot take one.')
     if (row_condition is None) != (self.row_condition_size is None):
       raise ValueError('PixelSnail built with row_condition_size needs a '
                        'row_condition, and one built without cannot take one.')
+
+  def __call__(self, x, condition=None, training=False, seed=None, row_condition=None):
+    self._check_conditions(condition, row_condition)
     if row_condition is not None:
       row_condition = tf.cast(row_condition, x.dtype)[:, :, tf.newaxis, :]
     position = pixel.position_features(self.height, self.width, x.dtype)
@@ -304,6 +328,119 @@ class PixelSnail(tf.Module):
     if self.output_layer is None:
       return horizontal
     return self.output_layer(tf.nn.elu(horizontal))
+
+  # ---- incremental evaluation (inference; module docstring) -------------------------
+  def _stacks(self):
+    return pixel.IncrementalStacks(self.input_layer, self.vertical_blocks,
+                                   self.horizontal_blocks)
+
+  def _position_at(self, p, dtype):
+    """`[1, 1, P]`: the position features of raster position `p`."""
+    position = pixel.position_features(self.height, self.width, dtype)
+    return tf.gather(tf.reshape(position, [1, self.height * self.width, -1]), [p],
+                     axis=1)
+
+  def _row_condition_at(self, cache, row):
+    """The gated blocks' condition at `row`, `[B, 1, 1, D_r]`, or None."""
+    if self.row_condition_size is None:
+      return None
+    return tf.gather(cache['row_condition'], [row], axis=1)
+
+  def init_cache(self, batch_size, condition=None, row_condition=None,
+                 dtype=tf.float32):
+    """The cache before the first pixel (`condition`, `row_condition` as `__call__`).
+
+    A dict: 'stacks' (`pixel.IncrementalStacks`), 'row_condition' `[B, H, 1, D_r]`,
+    'cross_kv' and 'self_kv' (per attention block, keys and values
+    `[B, heads, L or H*W, head_dim]`), 'pending' (per self-attention block, its
+    input at the current pixel `[B, 1, 1, h]`, from `step` for `append`).
+    """
+    self._check_conditions(condition, row_condition)
+    num_pixels = self.height * self.width
+    cache = {'stacks': self._stacks().init_cache(batch_size, self.width, dtype)}
+    if row_condition is not None:
+      cache['row_condition'] = tf.cast(row_condition, dtype)[:, :, tf.newaxis, :]
+    if self.cross_attention:
+      memory = tf.cast(condition, dtype)
+      cache['cross_kv'] = {key: block.keys_values(memory)
+                           for key, block in self.cross_attention.items()}
+    if self.self_attention:
+      cache['self_kv'], cache['pending'] = {}, {}
+      for key, block in self.self_attention.items():
+        attn = block.attention
+        shape = [batch_size, attn.num_heads, num_pixels]
+        cache['self_kv'][key] = (tf.zeros(shape + [attn.key_head_dim], dtype),
+                                 tf.zeros(shape + [attn.value_head_dim], dtype))
+        cache['pending'][key] = tf.zeros([batch_size, 1, 1, self.hidden_size], dtype)
+    return cache
+
+  def start_row(self, cache, row):
+    """The cache for the pixels of `row`: its vertical stack from the row above."""
+    stacks = self._stacks().start_row(cache['stacks'], row,
+                                      self._row_condition_at(cache, row))
+    return dict(cache, stacks=stacks)
+
+  def step(self, cache, row, column):
+    """The output at pixel `(row, column)`, `[B, output_size or h]`, and the cache."""
+    p = row * self.width + column
+    position = self._position_at(p, _cache_dtype(cache))
+    cross_mask = self.condition_mask() if self.cross_attention else None
+    pending = {}
+
+    def attend(layer, h):
+      key = str(layer)
+      if key in self.self_attention:
+        pending[key] = h
+        k, v = cache['self_kv'][key]
+        mask = (tf.range(self.height * self.width) < p)[None, :]
+        h = self.self_attention[key].attend_cached(
+            tf.reshape(h, [-1, 1, self.hidden_size]), position, k, v, mask=mask)
+        h = tf.reshape(h, [-1, 1, 1, self.hidden_size])
+      if key in self.cross_attention:
+        k, v = cache['cross_kv'][key]
+        mask = None if cross_mask is None else tf.gather(cross_mask, [p])
+        h = self.cross_attention[key].attend_cached(
+            tf.reshape(h, [-1, 1, self.hidden_size]), position, k, v, mask=mask)
+        h = tf.reshape(h, [-1, 1, 1, self.hidden_size])
+      return h
+
+    h, stacks = self._stacks().step(cache['stacks'], column,
+                                    self._row_condition_at(cache, row), attend)
+    cache = dict(cache, stacks=stacks)
+    if pending:
+      cache['pending'] = pending
+    if self.output_layer is not None:
+      h = self.output_layer(tf.nn.elu(h))
+    return h[:, 0, 0], cache
+
+  def append(self, cache, row, column, x):
+    """The cache with pixel `(row, column)` set to `x` `[B, C]`: the pixel's
+    self-attention keys and values (they include its value) join the caches."""
+    p = row * self.width + column
+    x = tf.cast(x, _cache_dtype(cache))
+    cache = dict(cache, stacks=self._stacks().append(cache['stacks'], column, x))
+    if not self.self_attention:
+      return cache
+    position = self._position_at(p, x.dtype)
+    self_kv = {}
+    for key, block in self.self_attention.items():
+      memory = self_attention_memory(
+          tf.reshape(cache['pending'][key], [-1, 1, self.hidden_size]), x[:, None, :],
+          position)
+      k_p, v_p = block.keys_values(memory)                         # [B, heads, 1, d]
+      k, v = cache['self_kv'][key]
+      # (b, head, p) for every key row of the pixel.
+      batch, heads = k.shape[0], k.shape[1]
+      grid = tf.stack(tf.meshgrid(tf.range(batch), tf.range(heads), indexing='ij'), -1)
+      grid = tf.reshape(grid, [batch * heads, 2])
+      index = tf.concat([grid, tf.fill([batch * heads, 1], p)], axis=1)
+      self_kv[key] = (
+          tf.tensor_scatter_nd_update(k, index, tf.reshape(k_p, [-1, k.shape[-1]])),
+          tf.tensor_scatter_nd_update(v, index, tf.reshape(v_p, [-1, v.shape[-1]])))
+    # The pixel's inputs are used up: clearing them leaves nothing per pixel for a
+    # loop to carry to the next iteration.
+    pending = {key: tf.zeros_like(h) for key, h in cache['pending'].items()}
+    return dict(cache, self_kv=self_kv, pending=pending)
 
 
 class NonCausalImageNet(tf.Module):

@@ -39,6 +39,11 @@ class ArImage(base.Model):
           dropout_rate=dropout_rate, weight_norm=weight_norm,
           seeds=core.SeedSequence(seed), name='decoder')
 
+  @property
+  def image_decoder(self):
+    """p(x | z) with its incremental form (for the image sampler)."""
+    return self.decoder
+
   def decoder_output(self, x, training=False, seed=None):
     """DMOL parameters `[B, H, W, P]` for images `x` in [-1, 1] (teacher forcing)."""
     return self.decoder(x, training=training, seed=seed)

@@ -48,6 +48,8 @@ class Model(tf.Module):
 
   has_latents = False
   registered_name = None
+  image_shape = None     # image models: (H, W, C) of the images they model
+  image_decoder = None   # an autoregressive `layers.incremental.IncrementalImageDecoder`
 
   def __init__(self, problem, name=None):
     super().__init__(name=name or type(self).__name__)

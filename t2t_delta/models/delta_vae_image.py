@@ -13,11 +13,12 @@ Razavi et al. (ICLR 2019), §4.1 and appendix E.1.
   a summary of rows `>= t`, from which a linear layer produces the d-dimensional
   posterior mean and log-scale: n = H latent steps. Non-causal: an unmasked network
   of the same blueprint, so every latent sees every row.
-* Posterior: mean-field Normal `[B, H, d]`, or the independent δ posterior of
-  appendix D (`posterior_type='independent_delta'`, with a standard-normal prior).
-* Prior: AR(1) per latent dimension with alphas linear in `[alpha_lo, alpha_hi]`,
-  or solved for a requested committed rate (`committed_rate_bits`, which solves for
-  `alpha_hi` given `alpha_lo`, or for one common alpha when `alpha_lo` is None);
+* Latents (`distributions.LatentSpec`): posterior mean-field Normal `[B, H, d]` with
+  scale exp(raw) by default, or the independent δ posterior of appendix D
+  (`posterior_type='independent_delta'`, with a standard-normal prior). Prior AR(1)
+  per latent dimension with alphas linear in `[alpha_lo, alpha_hi]`, or solved for a
+  requested committed rate (`committed_rate_bits`, which solves for `alpha_hi` given
+  `alpha_lo`, or for one common alpha when `alpha_lo` is None);
   `prior_type='standard_normal'` sets every alpha to 0 (the collapse-prone baseline).
 * Decoder p(x | z): `ImageDecoder` (PixelSNAIL-like, discretized logistic mixture),
   conditioned on a reparameterised posterior sample through cross-attention. With
@@ -32,15 +33,11 @@ The rate is the exact KL(q(z | x) || p(z)) in nats; the paper uses dropout in th
 decoder only, so `encoder_dropout_rate` defaults to 0.
 """
 
-import math
-
-import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 from t2t_delta import distributions
 from t2t_delta import registry
-from t2t_delta.errors import UserError
 from t2t_delta.layers import core
 from t2t_delta.layers import pixelsnail
 from t2t_delta.models import base
@@ -49,9 +46,6 @@ from t2t_delta.models import image_common
 tfd = tfp.distributions
 
 ENCODER_STRUCTURES = ('anti_causal', 'non_causal')
-POSTERIOR_INITS = ('small', 'informative')
-PRIOR_TYPES = ('ar1', 'standard_normal')
-POSTERIOR_TYPES = ('mean_field', 'independent_delta')
 
 
 class ImageRowEncoder(tf.Module):
@@ -124,6 +118,8 @@ class DeltaVaeImage(base.LatentVariableModel):
     prior_type: 'ar1' or 'standard_normal' (alphas all 0).
     posterior_type: 'mean_field' or 'independent_delta' (needs
       prior_type='standard_normal' and committed_rate_bits).
+    posterior_scale: 'exp' (default) or 'softplus' (+ 1e-4, the text model's): the
+      mean-field posterior's scale as a function of the encoder's raw output.
     weight_norm: weight-normalise the convolutions.
     latent_in_blocks: also feed each row's latent into every gated block of the
       decoder at its row (row-broadcast, causal in rows; see
@@ -134,7 +130,8 @@ class DeltaVaeImage(base.LatentVariableModel):
       near N(0, 1), almost independent of x) or 'informative' (the mean head at
       Glorot scale, so posterior means differ between images from the first step,
       and each dimension's scale at the optimum of its KL for an x-independent mean,
-      sigma^2 = (1 - alpha^2) / (1 + alpha^2); `optimal_constant_scale_np`).
+      sigma^2 = (1 - alpha^2) / (1 + alpha^2);
+      `LatentSpec.initialize_posterior_head`).
     compute_dtype: 'auto' (bfloat16 on TPU, else float32), 'float32' or 'bfloat16':
       activations of the encoder and decoder networks (variables, posterior, rate
       and the DMOL log-likelihood stay float32).
@@ -150,29 +147,23 @@ class DeltaVaeImage(base.LatentVariableModel):
                encoder_structure='anti_causal', prior_type='ar1',
                posterior_type='mean_field', weight_norm=False,
                latent_in_blocks=False, zero_init_latent_path=False,
-               posterior_init='small', compute_dtype='auto', seed=0, name=None):
+               posterior_init='small', posterior_scale='exp', compute_dtype='auto',
+               seed=0, name=None):
     super().__init__(problem, name=name)
     model_name = self.registered_name or 'delta_vae_image'
     self.image_shape = image_common.image_shape_of(problem, model_name)
     image_common.check_choice('encoder_structure', encoder_structure,
                               ENCODER_STRUCTURES, model_name)
-    image_common.check_choice('prior_type', prior_type, PRIOR_TYPES, model_name)
-    image_common.check_choice('posterior_type', posterior_type, POSTERIOR_TYPES,
-                              model_name)
-    image_common.check_choice('posterior_init', posterior_init, POSTERIOR_INITS,
-                              model_name)
     height = self.image_shape[0]
+    self.latent = distributions.LatentSpec(
+        model_name, num_steps=height, latent_dim=int(latent_dim),
+        prior_type=prior_type, posterior_type=posterior_type, alpha_lo=alpha_lo,
+        alpha_hi=alpha_hi, committed_rate_bits=committed_rate_bits,
+        posterior_scale=posterior_scale, posterior_init=posterior_init)
     self.num_steps = height
     self.latent_dim = int(latent_dim)
-    if self.latent_dim < 1:
-      raise UserError(f'{model_name}.latent_dim must be >= 1, got {latent_dim}.')
     self.compute_dtype = base.resolve_compute_dtype(compute_dtype, model_name)
     self.encoder_structure = encoder_structure
-    self.prior_type = prior_type
-    self.posterior_type = posterior_type
-    self._delta_per_dim = None
-    self._alphas_np, self._committed_rate = self._configure_prior(
-        model_name, alpha_lo, alpha_hi, committed_rate_bits)
     seeds = core.SeedSequence(seed)
     with self.name_scope:
       self.encoder = ImageRowEncoder(
@@ -189,53 +180,25 @@ class DeltaVaeImage(base.LatentVariableModel):
           zero_init_latent_path=zero_init_latent_path, name='decoder')
       self.aux_prior = distributions.LSTMPrior(height, self.latent_dim, aux_hidden,
                                                seed=seed, name='aux_prior')
-    if posterior_init == 'informative' and posterior_type == 'mean_field':
-      head = self.encoder.to_params
-      d = self.latent_dim
-      head.kernel.assign(tf.concat([head.kernel[:, :d] * 10., head.kernel[:, d:]], 1))
-      log_scale = np.log(distributions.optimal_constant_scale_np(self._alphas_np))
-      head.bias.assign(tf.concat([head.bias[:d], tf.constant(log_scale, tf.float32)],
-                                 0))
+    self.latent.initialize_posterior_head(self.encoder.to_params)
 
   # ---- configuration ------------------------------------------------------------------
-  def _configure_prior(self, model_name, alpha_lo, alpha_hi, committed_rate_bits):
-    """Returns (alphas as a float64 numpy array [d], committed rate in nats)."""
-    n, d = self.num_steps, self.latent_dim
-    if self.posterior_type == 'independent_delta':
-      if self.prior_type != 'standard_normal':
-        raise UserError(f"{model_name}.posterior_type='independent_delta' needs "
-                        "prior_type='standard_normal' (appendix D); got "
-                        f'{self.prior_type!r}.')
-      if committed_rate_bits is None:
-        raise UserError(f"{model_name}.posterior_type='independent_delta' needs "
-                        'committed_rate_bits (the δ it guarantees).')
-      rate_nats = float(committed_rate_bits) * math.log(2.)
-      self._delta_per_dim = distributions.delta_per_dimension(rate_nats, n * d)
-      return np.zeros([d], np.float64), rate_nats
-    if self.prior_type == 'standard_normal':
-      if committed_rate_bits is not None:
-        raise UserError(f'{model_name}.committed_rate_bits needs prior_type=\'ar1\' '
-                        "or posterior_type='independent_delta'; a mean-field "
-                        'posterior commits no rate under a standard-normal prior.')
-      alphas = np.zeros([d], np.float64)
-    elif committed_rate_bits is not None:
-      alphas = distributions.alphas_for_rate_bits(committed_rate_bits, n, d,
-                                                  alpha_lo=alpha_lo)
-    else:
-      if alpha_lo is None or not 0. <= alpha_lo <= alpha_hi < 1.:
-        raise UserError(f'{model_name} needs 0 <= alpha_lo <= alpha_hi < 1; got '
-                        f'alpha_lo={alpha_lo}, alpha_hi={alpha_hi}.')
-      alphas = distributions.linear_alphas_np(alpha_lo, alpha_hi, d)
-    return alphas, distributions.committed_rate_np(alphas, n)
+  @property
+  def prior_type(self):
+    return self.latent.prior_type
+
+  @property
+  def posterior_type(self):
+    return self.latent.posterior_type
 
   @property
   def alphas(self):
     """float32 `[d]` AR(1) correlations of the prior (zeros for a standard normal)."""
-    return tf.constant(self._alphas_np, tf.float32)
+    return self.latent.alphas
 
   def committed_rate(self):
     """δ in nats per example (Python float): the rate's guaranteed minimum."""
-    return float(self._committed_rate)
+    return self.latent.committed_rate_nats()
 
   # ---- the interface ------------------------------------------------------------------
   def network_inputs(self, features):
@@ -244,20 +207,20 @@ class DeltaVaeImage(base.LatentVariableModel):
 
   def posterior_params(self, x, training=False, seed=None):
     """`(loc, scale)` each `[B, H, d]` float32, from images `x` in [-1, 1]."""
-    raw = tf.cast(self.encoder(x, training=training, seed=seed), tf.float32)
-    first, second = tf.split(raw, 2, axis=-1)
-    if self.posterior_type == 'independent_delta':
-      return distributions.independent_delta_posterior_params(first, second,
-                                                             self._delta_per_dim)
-    return first, tf.exp(second)
+    return self.latent.posterior_params(self.encoder(x, training=training, seed=seed))
 
   def encode(self, features, training, seed):
     loc, scale = self.posterior_params(self.network_inputs(features),
                                        training=training, seed=seed)
-    return tfd.Independent(tfd.Normal(loc, scale), reinterpreted_batch_ndims=2)
+    return self.latent.posterior(loc, scale)
 
   def prior(self):
-    return distributions.AR1Prior(self.alphas, self.num_steps)
+    return self.latent.prior()
+
+  @property
+  def image_decoder(self):
+    """p(x | z) with its incremental form (for the image sampler)."""
+    return self.decoder
 
   def decoder_output(self, x, z, training=False, seed=None):
     """DMOL parameters `[B, H, W, P]` for images `x` in [-1, 1] and latents z."""
@@ -274,7 +237,7 @@ class DeltaVaeImage(base.LatentVariableModel):
 
   def rate_per_dim(self, loc, scale):
     """Exact KL(q || p) per latent dimension `[B, d]` nats."""
-    return distributions.ar1_kl_per_dim(loc, scale, self.alphas)
+    return self.latent.kl_per_dim(loc, scale)
 
   def __call__(self, features, training, seed):
     images = features['image']
@@ -283,8 +246,7 @@ class DeltaVaeImage(base.LatentVariableModel):
     encoder_seed, sample_seed, decoder_seed = tf.unstack(core.split_seed(seed, 3))
     loc, scale = self.posterior_params(x, training=training, seed=encoder_seed)
     rate_per_dim = self.rate_per_dim(loc, scale)
-    eps = tf.random.stateless_normal(tf.shape(loc), sample_seed, dtype=loc.dtype)
-    z = loc + scale * eps
+    z = self.latent.reparameterized_sample(loc, scale, sample_seed)
     likelihood = self.decode(features, z, training, decoder_seed)
     distortion = -likelihood.log_prob(images)
     log_p_aux = self.aux_prior.log_prob(tf.stop_gradient(z))
@@ -297,7 +259,7 @@ class DeltaVaeImage(base.LatentVariableModel):
         'aux_loss': -log_p_aux,
         'extras': {
             'rate_aux': tf.stop_gradient(log_q - log_p_aux),
-            'committed_rate': tf.fill(batch, tf.cast(self._committed_rate,
+            'committed_rate': tf.fill(batch, tf.cast(self.committed_rate(),
                                                      distortion.dtype)),
         },
     }

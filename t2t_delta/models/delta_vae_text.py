@@ -6,10 +6,11 @@ T = max_length:
     z = z_1..z_T ~ AR(1) prior (d dims, α_k linear in [alpha_lo, alpha_hi])
     p(x | z) = Π_t p(x_t | x_<t, z_<=t)           (causal Transformer decoder)
 
-Inference: q(z | x) = Π_t N(z_t; μ_t(x), σ_t(x)), one d-dimensional latent per token,
-from a Transformer encoder whose self-attention uses the inverted (upper-triangular)
-causal mask, so z_t depends on tokens x_t..x_L only ('anti_causal'); the ablation
-'non_causal' lets every z_t see the whole sentence.
+Inference: q(z | x) = Π_t N(z_t; μ_t(x), σ_t(x)), one d-dimensional latent per token
+(σ = softplus(raw) + 1e-4 by default; `distributions.LatentSpec` holds the prior, the
+posterior and their KL), from a Transformer encoder whose self-attention uses the
+inverted (upper-triangular) causal mask, so z_t depends on tokens x_t..x_L only
+('anti_causal'); the ablation 'non_causal' lets every z_t see the whole sentence.
 
 How the decoder reads the latents. The decoder position that predicts x_t gets
 (a) a projection of z_t added to its input embedding, and (b) cross-attention, in
@@ -50,9 +51,6 @@ Auxiliary prior. A single-layer LSTM prior is fitted to stop-gradient posterior 
 gives the first-L-steps quantity exactly).
 """
 
-import math
-
-import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -66,11 +64,7 @@ from t2t_delta.models import base
 
 tfd = tfp.distributions
 
-PRIOR_TYPES = ('ar1', 'standard_normal')
-POSTERIOR_TYPES = ('mean_field', 'independent_delta')
-POSTERIOR_INITS = ('small', 'informative')
 ENCODER_STRUCTURES = ('anti_causal', 'non_causal')
-SCALE_FLOOR = 1e-4
 
 
 @registry.register_model
@@ -90,14 +84,17 @@ class DeltaVaeText(base.LatentVariableModel):
       max_length sequence is this many bits (alpha_lo kept).
     aux_hidden: LSTM size of the auxiliary prior.
     encoder_structure: 'anti_causal' (z_t sees tokens >= t) or 'non_causal'.
-    prior_type: 'ar1' or 'standard_normal' (no committed rate; a plain VAE).
+    prior_type: 'ar1' or 'standard_normal' (alphas 0: no committed rate; a plain
+      VAE).
     posterior_type: 'mean_field', or 'independent_delta' (appendix D: each latent
       dimension's KL to N(0, 1) is at least committed_rate_bits / (max_length * d);
       needs prior_type='standard_normal' and committed_rate_bits).
     posterior_init: 'small' (the posterior head at 0.1 of its Glorot scale: q starts
-      near N(0, softplus(0)), almost independent of x) or 'informative' (the mean
+      near N(0, scale(0)), almost independent of x) or 'informative' (the mean
       head at Glorot scale and each dimension's scale at the optimum of its KL for
-      an x-independent mean, `distributions.optimal_constant_scale_np`).
+      an x-independent mean, `LatentSpec.initialize_posterior_head`).
+    posterior_scale: 'softplus' (default: softplus(raw) + 1e-4) or 'exp' (the image
+      model's): the mean-field posterior's scale from the encoder's raw output.
     compute_dtype: 'auto' (bfloat16 on TPU, else float32), 'float32' or 'bfloat16'
       activations (variables stay float32).
     seed: int seed of the initial weights.
@@ -108,68 +105,28 @@ class DeltaVaeText(base.LatentVariableModel):
                alpha_hi=0.4, committed_rate_bits=None, aux_hidden=256,
                encoder_structure='anti_causal', prior_type='ar1', encoder_layers=None,
                posterior_type='mean_field', posterior_init='small',
-               compute_dtype='auto', seed=0, name=None):
+               posterior_scale='softplus', compute_dtype='auto', seed=0, name=None):
     super().__init__(problem, name=name)
     ar_text.check_text_problem(problem, 'delta_vae_text')
     ar_text.check_heads(hidden_size, num_heads)
     if encoder_structure not in ENCODER_STRUCTURES:
       raise UserError(f'delta_vae_text.encoder_structure={encoder_structure!r}; '
                       f'valid: {", ".join(ENCODER_STRUCTURES)}.')
-    if prior_type not in PRIOR_TYPES:
-      raise UserError(f'delta_vae_text.prior_type={prior_type!r}; valid: '
-                      f'{", ".join(PRIOR_TYPES)}.')
-    if posterior_type not in POSTERIOR_TYPES:
-      raise UserError(f'delta_vae_text.posterior_type={posterior_type!r}; valid: '
-                      f'{", ".join(POSTERIOR_TYPES)}.')
-    if posterior_init not in POSTERIOR_INITS:
-      raise UserError(f'delta_vae_text.posterior_init={posterior_init!r}; valid: '
-                      f'{", ".join(POSTERIOR_INITS)}.')
-    if latent_dim < 1:
-      raise UserError(f'delta_vae_text.latent_dim must be >= 1, got {latent_dim}.')
+    model_name = self.registered_name or 'delta_vae_text'
+    self.latent = distributions.LatentSpec(
+        model_name, num_steps=int(problem.max_length), latent_dim=int(latent_dim),
+        prior_type=prior_type, posterior_type=posterior_type, alpha_lo=alpha_lo,
+        alpha_hi=alpha_hi, committed_rate_bits=committed_rate_bits,
+        posterior_scale=posterior_scale, posterior_init=posterior_init)
     self.vocab_size = int(problem.vocab_size)
     self.max_length = int(problem.max_length)
     self.latent_dim = int(latent_dim)
     self.encoder_structure = encoder_structure
-    self.prior_type = prior_type
-    self.posterior_type = posterior_type
-    self._delta_per_dim = None
-    self.compute_dtype = base.resolve_compute_dtype(
-        compute_dtype, self.registered_name or 'delta_vae_text')
-
-    if posterior_type == 'independent_delta':
-      if prior_type != 'standard_normal' or committed_rate_bits is None:
-        raise UserError("delta_vae_text.posterior_type='independent_delta' needs "
-                        "prior_type='standard_normal' and committed_rate_bits (the δ "
-                        f'it guarantees); got prior_type={prior_type!r}, '
-                        f'committed_rate_bits={committed_rate_bits}.')
-      self.alphas_np = None
-      self._delta_per_dim = distributions.delta_per_dimension(
-          float(committed_rate_bits) * math.log(2.), self.max_length * self.latent_dim)
-      # Each real step commits d * δ_dim nats, so a length-L sentence commits L d δ_dim.
-      table = [n * self.latent_dim * self._delta_per_dim
-               for n in range(self.max_length + 1)]
-    elif prior_type == 'ar1':
-      if committed_rate_bits is not None:
-        alphas = distributions.alphas_for_rate_bits(
-            committed_rate_bits, self.max_length, self.latent_dim, alpha_lo=alpha_lo)
-      else:
-        alphas = distributions.linear_alphas_np(alpha_lo, alpha_hi, self.latent_dim)
-      alphas = np.asarray(alphas, np.float64)
-      if np.any(alphas < 0) or np.any(alphas >= 1):
-        raise UserError(f'AR(1) alphas must lie in [0, 1); got {alphas.tolist()} from '
-                        f'alpha_lo={alpha_lo}, alpha_hi={alpha_hi}.')
-      self.alphas_np = alphas
-      # δ(α, L) for every length L = 0..T, gathered per example.
-      table = [distributions.committed_rate_np(alphas, n)
-               for n in range(self.max_length + 1)]
-    else:
-      if committed_rate_bits is not None:
-        raise UserError("committed_rate_bits needs prior_type='ar1' or "
-                        "posterior_type='independent_delta'; a mean-field posterior "
-                        'commits no rate under a standard normal prior.')
-      self.alphas_np = None
-      table = [0.0] * (self.max_length + 1)
-    self._committed_table = tf.constant(table, tf.float32)
+    self.compute_dtype = base.resolve_compute_dtype(compute_dtype, model_name)
+    # δ(L) for every length L = 0..T, gathered per example.
+    self._committed_table = tf.constant(
+        [self.latent.committed_rate_nats(n) for n in range(self.max_length + 1)],
+        tf.float32)
 
     seeds = core.SeedSequence(seed)
     with self.name_scope:
@@ -177,7 +134,7 @@ class DeltaVaeText(base.LatentVariableModel):
           self.vocab_size, self.max_length, encoder_layers or num_layers, hidden_size,
           filter_size, num_heads, dropout_rate, structure=encoder_structure,
           seeds=seeds, name='encoder')
-      # Small initial weights: the posterior starts near N(0, softplus(0)), so the
+      # Small initial weights: the posterior starts near N(0, scale(0)), so the
       # initial rate is close to the committed rate.
       self.posterior_head = core.Dense(hidden_size, 2 * self.latent_dim,
                                        init_scale=0.1, seeds=seeds,
@@ -193,30 +150,31 @@ class DeltaVaeText(base.LatentVariableModel):
       self.aux_prior = distributions.LSTMPrior(
           self.max_length, self.latent_dim, aux_hidden, seed=seed, name='aux_prior')
     self._positions = transformer.sinusoidal_positions(self.max_length, hidden_size)
-    if posterior_init == 'informative' and posterior_type == 'mean_field':
-      head, d = self.posterior_head, self.latent_dim
-      alphas = self.alphas_np if self.alphas_np is not None else np.zeros([d])
-      scale = distributions.optimal_constant_scale_np(alphas) - SCALE_FLOOR
-      raw_scale = np.log(np.expm1(scale))                    # softplus^-1
-      head.kernel.assign(tf.concat([head.kernel[:, :d] * 10., head.kernel[:, d:]], 1))
-      head.bias.assign(tf.concat([head.bias[:d], tf.constant(raw_scale, tf.float32)],
-                                 0))
+    self.latent.initialize_posterior_head(self.posterior_head)
 
   # ---- the three distributions --------------------------------------------------------
   @property
+  def prior_type(self):
+    return self.latent.prior_type
+
+  @property
+  def posterior_type(self):
+    return self.latent.posterior_type
+
+  @property
   def alphas(self):
-    """float32 [d] AR(1) coefficients (None for the standard normal prior)."""
-    return None if self.alphas_np is None else tf.constant(self.alphas_np, tf.float32)
+    """float32 [d] AR(1) coefficients (zeros for the standard normal prior)."""
+    return self.latent.alphas
+
+  @property
+  def alphas_np(self):
+    """float64 numpy [d] AR(1) coefficients (zeros for the standard normal prior)."""
+    return self.latent.alphas_np
 
   def _posterior_params(self, targets, mask, training, seed):
     h = self.encoder(targets, padding=mask <= 0.0, training=training, seed=seed,
                      dtype=self.compute_dtype)
-    params = tf.cast(self.posterior_head(h), tf.float32)
-    first, second = tf.split(params, 2, axis=-1)
-    if self.posterior_type == 'independent_delta':
-      return distributions.independent_delta_posterior_params(first, second,
-                                                             self._delta_per_dim)
-    return first, tf.nn.softplus(second) + SCALE_FLOOR
+    return self.latent.posterior_params(self.posterior_head(h))
 
   def encode(self, features, training, seed):
     """q(z|x) over the window, event [T, d]: the encoder's Normal on the real steps,
@@ -225,15 +183,11 @@ class DeltaVaeText(base.LatentVariableModel):
     targets = tf.cast(features['targets'], tf.int32)
     mask = tf.cast(features['mask'], tf.float32)
     loc, scale = self._posterior_params(targets, mask, training, seed)
-    return distributions.PrefixPosterior(loc, scale, mask, alphas=self.alphas)
+    return self.latent.posterior(loc, scale, mask)
 
   def prior(self):
-    """p(z) over the full window, event [T, d]."""
-    if self.prior_type == 'ar1':
-      return distributions.AR1Prior(self.alphas, self.max_length)
-    return tfd.Independent(
-        tfd.Normal(tf.zeros([self.max_length, self.latent_dim]), 1.0),
-        reinterpreted_batch_ndims=2)
+    """p(z) over the full window, event [T, d] (an `AR1Prior`; alphas 0: N(0, I))."""
+    return self.latent.prior()
 
   def decode(self, features, z, training, seed):
     """p(x|z): Categorical over each token, batch shape [B, T] (mask it yourself)."""
@@ -267,9 +221,7 @@ class DeltaVaeText(base.LatentVariableModel):
   # ---- training terms -----------------------------------------------------------------
   def rate_per_dim(self, loc, scale, mask):
     """[B, d] KL over the real steps of each example."""
-    if self.prior_type == 'ar1':
-      return distributions.masked_ar1_kl_per_dim(loc, scale, self.alphas, mask)
-    return distributions.masked_standard_normal_kl_per_dim(loc, scale, mask)
+    return self.latent.kl_per_dim(loc, scale, mask)
 
   def example_committed_rate(self, mask):
     """[B] δ(α, L_b) for the real length L_b of each example."""
@@ -292,8 +244,7 @@ class DeltaVaeText(base.LatentVariableModel):
         tf.random.experimental.stateless_fold_in(seed, i) for i in range(3))
 
     loc, scale = self._posterior_params(targets, mask, training, encoder_seed)
-    eps = tf.random.stateless_normal(tf.shape(loc), sample_seed)
-    z = loc + scale * eps
+    z = self.latent.reparameterized_sample(loc, scale, sample_seed)
 
     logits = self._decoder_logits(ar_text.shift_right(targets), z, padding, training,
                                   decoder_seed)

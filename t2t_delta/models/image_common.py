@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from t2t_delta import distributions
 from t2t_delta.errors import UserError
+from t2t_delta.layers import incremental
 from t2t_delta.layers import pixelsnail
 
 
@@ -34,7 +35,7 @@ def check_choice(name, value, choices, model_name):
                     f'got {value!r}.')
 
 
-class ImageDecoder(tf.Module):
+class ImageDecoder(incremental.IncrementalImageDecoder):
   """p(x | z): `PixelSnail` with a discretized-logistic-mixture output head.
 
   Args:
@@ -58,6 +59,8 @@ class ImageDecoder(tf.Module):
 
   Each latent row enters the cross-attention memory as `[z_t, one_hot(t)]`, so that
   attention can locate rows as well as read them.
+
+  Incremental form: `PixelSnail`'s (`t2t_delta.layers.incremental` for the protocol).
   """
 
   def __init__(self, image_shape, num_layers, hidden_size, filter_size,
@@ -67,8 +70,10 @@ class ImageDecoder(tf.Module):
                name=None):
     super().__init__(name=name)
     self.height, self.width, self.channels = image_shape
+    self.image_shape = (self.height, self.width, self.channels)
     self.num_components = int(num_components)
     self.latent_dim = latent_dim
+    self.takes_latents = bool(latent_dim)
     self.latent_in_blocks = bool(latent_in_blocks and latent_dim)
     self.net = pixelsnail.PixelSnail(
         image_shape, num_layers, hidden_size, filter_size,
@@ -108,3 +113,18 @@ class ImageDecoder(tf.Module):
     """`DiscretizedLogisticMixture` with event `[H, W, C]` from the network output."""
     return distributions.dmol_from_network_output(output, self.channels,
                                                   self.num_components)
+
+  # ---- incremental form -------------------------------------------------------------
+  def init_cache(self, batch_size, z=None, dtype=tf.float32):
+    condition = None if z is None else self.latent_memory(tf.cast(z, dtype))
+    rows = z if self.latent_in_blocks else None
+    return self.net.init_cache(batch_size, condition, rows, dtype)
+
+  def start_row(self, cache, row):
+    return self.net.start_row(cache, row)
+
+  def step(self, cache, row, column):
+    return self.net.step(cache, row, column)
+
+  def append(self, cache, row, column, x):
+    return self.net.append(cache, row, column, x)

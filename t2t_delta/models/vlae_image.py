@@ -35,6 +35,7 @@ from t2t_delta import registry
 from t2t_delta.distributions import flows
 from t2t_delta.errors import UserError
 from t2t_delta.layers import core
+from t2t_delta.layers import incremental
 from t2t_delta.layers import pixel
 from t2t_delta.models import base
 from t2t_delta.models import image_common
@@ -88,18 +89,22 @@ class ConvEncoder(tf.Module):
     return loc, tf.nn.softplus(raw_scale + 0.5413) + SCALE_FLOOR, context
 
 
-class LocalPixelCnn(tf.Module):
+class LocalPixelCnn(incremental.IncrementalImageDecoder):
   """Gated PixelCNN with a small receptive field, conditioned on a global vector.
 
   `x` `[B, H, W, C]` in [-1, 1] and `z` `[B, d]` -> DMOL parameters `[B, H, W, P]`.
   Output at pixel p depends on pixels before p (raster order) within the receptive
-  field, and on z.
+  field, and on z. Incremental form: `pixel.IncrementalStacks`, with z as the
+  condition of every row (`t2t_delta.layers.incremental` for the protocol).
   """
+
+  takes_latents = True
 
   def __init__(self, image_shape, num_layers, hidden_size, filter_size, latent_dim,
                num_components, dropout_rate=0.0, seeds=None, name=None):
     super().__init__(name=name)
-    _, _, channels = image_shape
+    height, width, channels = (int(s) for s in image_shape)
+    self.image_shape = (height, width, channels)
     self.channels, self.num_components = channels, int(num_components)
     self.num_layers = int(num_layers)
     block = lambda conv_type, i, **kw: pixel.GatedResidualBlock(
@@ -132,6 +137,29 @@ class LocalPixelCnn(tf.Module):
   def distribution(self, output):
     return distributions.dmol_from_network_output(output, self.channels,
                                                   self.num_components)
+
+  # ---- incremental form -------------------------------------------------------------
+  def _stacks(self):
+    return pixel.IncrementalStacks(self.input_layer, self.vertical, self.horizontal)
+
+  def init_cache(self, batch_size, z=None, dtype=tf.float32):
+    """'stacks' (`pixel.IncrementalStacks`) and 'condition' `[B, 1, 1, d]`."""
+    if z is None:
+      raise ValueError('LocalPixelCnn is conditioned on latents: pass z.')
+    return {'stacks': self._stacks().init_cache(batch_size, self.image_shape[1], dtype),
+            'condition': tf.cast(z, dtype)[:, None, None, :]}
+
+  def start_row(self, cache, row):
+    stacks = self._stacks().start_row(cache['stacks'], row, cache['condition'])
+    return dict(cache, stacks=stacks)
+
+  def step(self, cache, row, column):
+    h, stacks = self._stacks().step(cache['stacks'], column, cache['condition'])
+    return self.output_layer(tf.nn.elu(h))[:, 0, 0], dict(cache, stacks=stacks)
+
+  def append(self, cache, row, column, x):
+    x = tf.cast(x, cache['condition'].dtype)
+    return dict(cache, stacks=self._stacks().append(cache['stacks'], column, x))
 
 
 @registry.register_model
@@ -208,6 +236,11 @@ class VlaeImage(base.LatentVariableModel):
     if self.flow_prior is None:
       return tfd.Normal(0., 1.).log_prob(z)
     return self.flow_prior.log_prob_per_dim(z)
+
+  @property
+  def image_decoder(self):
+    """p(x | z) with its incremental form (for the image sampler)."""
+    return self.decoder
 
   def decode(self, features, z, training, seed):
     x = image_common.images_to_float(features['image'])

@@ -10,6 +10,7 @@ from t2t_delta.distributions import dmol
 from t2t_delta.errors import UserError
 from t2t_delta.models import ar_image
 from t2t_delta.models import delta_vae_image
+from t2t_delta.models import vae_conv
 from t2t_delta.models import vlae_image
 from t2t_delta.problems import base as problems_base
 
@@ -144,6 +145,16 @@ def test_errors():
     registered_name = 'vae_conv'
   with pytest.raises(UserError, match='vae_conv'):
     image_sampler.check_model(_NoDecoder())
+
+
+def test_models_declare_their_image_decoder():
+  model = vae_conv.VaeConv(_Images((4, 4, 3)))
+  assert model.image_decoder is None
+  with pytest.raises(UserError, match='no autoregressive image decoder'):
+    image_sampler.sample_cached(model, tf.zeros([1, 16]), [0, 0])
+  rgb = delta_vae_image.DeltaVaeImage(_Images((4, 4, 3)), **TINY)
+  assert rgb.image_decoder is rgb.decoder
+  assert rgb.image_decoder.image_shape == (4, 4, 3)
 
 
 def test_tile_grid_layout(tmp_path):

@@ -138,3 +138,36 @@ def test_linear_alphas():
                              rtol=1e-6)
   np.testing.assert_allclose(ar1.linear_alphas(0.2, 0.8, 1), [0.8])
   assert ar1.linear_alphas(0.2, 0.8, 3).dtype == tf.float32
+
+
+# ---- conditionals and continuation ---------------------------------------------------
+def test_transition_coefficients_are_the_ar1_conditionals():
+  alphas = np.array([0.3, 0.9], np.float32)
+  decay, scale = ar1.AR1Prior(alphas, 4).transition_coefficients()
+  np.testing.assert_array_equal(decay[0], [0., 0.])
+  np.testing.assert_array_equal(scale[0], [1., 1.])
+  np.testing.assert_allclose(decay[1:], np.tile(alphas, [3, 1]))
+  np.testing.assert_allclose(scale[1:], np.tile(np.sqrt(1. - alphas ** 2), [3, 1]),
+                             rtol=1e-6)
+
+
+def test_continuation_of_nothing_is_a_prior_sample():
+  """With no step kept, sample_continuation draws the prior's own sample."""
+  prior = ar1.AR1Prior(np.array([0.2, 0.7, 0.95], np.float32), 6)
+  seed = tf.constant([8, 9], tf.int32)
+  continued = prior.sample_continuation(tf.fill([1, 6, 3], 7.), tf.zeros([1, 6]), seed)
+  np.testing.assert_array_equal(continued.numpy(), prior.sample(1, seed=seed).numpy())
+
+
+def test_continuation_keeps_the_kept_steps_and_its_mean_decays(rng):
+  alphas = np.array([0.5, 0.9], np.float32)
+  prior = ar1.AR1Prior(alphas, 5)
+  z = rng.standard_normal([2, 5, 2]).astype(np.float32)
+  mask = np.array([[1, 1, 0, 0, 0], [1, 1, 1, 1, 1]], np.float32)
+  out = prior.sample_continuation(z, mask, tf.constant([1, 2])).numpy()
+  np.testing.assert_array_equal(out[0, :2], z[0, :2])
+  np.testing.assert_array_equal(out[1], z[1])
+  assert not np.allclose(out[0, 2:], z[0, 2:])
+  mean = prior.continue_sequence(z, mask, tf.zeros_like(z)).numpy()
+  np.testing.assert_allclose(mean[0, 2:], alphas ** np.arange(1, 4)[:, None] * z[0, 1],
+                             rtol=1e-6)

@@ -84,3 +84,32 @@ def test_image_tiny_ships_the_latent_levers():
     assert loc.std(axis=0).mean() > 0.1
   finally:
     gin.clear_config()
+
+
+DECODER_SETTINGS = ('num_decoder_layers', 'decoder_hidden', 'decoder_filter',
+                    'num_decoder_attention', 'num_heads', 'num_components', 'dropout_rate')
+
+
+def _bound_value(binding):
+  value = gin.query_parameter(binding)
+  return value.scoped_configurable_fn() if isinstance(
+      value, gin.config.ConfigurableReference) else value
+
+
+@pytest.mark.parametrize('files', [
+    ['gin/image_tiny.gin'], ['gin/cifar10_best.gin'], ['gin/imagenet32_best.gin'],
+    ['gin/cifar10_ablation.gin'],
+    ['gin/cifar10_ablation.gin', 'gin/ablations/cifar10_table6_l6_a0_low_rate.gin'],
+    ['gin/cifar10_ablation.gin', 'gin/ablations/cifar10_table6_large_low_rate.gin']])
+def test_ar_image_baseline_has_the_delta_vae_decoder(files):
+  """The latent-free baseline's decoder is the δ-VAE's, also where a file overrides it."""
+  try:
+    config_lib.parse_gin(files)
+    for setting in DECODER_SETTINGS:
+      assert (_bound_value(f'ar_image.{setting}')
+              == _bound_value(f'delta_vae_image.{setting}')), setting
+    if 'l6_a0' in files[-1]:
+      assert _bound_value('ar_image.num_decoder_layers') == 6
+      assert _bound_value('ar_image.num_decoder_attention') == 0
+  finally:
+    gin.clear_config()

@@ -312,3 +312,20 @@ def test_image_tiny_gin_trains_a_step_on_16x16x3():
                                   tf.constant([1, 1]))
   _check_output(model, out, 4)
   assert all(np.all(np.isfinite(g.numpy())) for g in grads)
+
+
+def test_posterior_scale_is_exp_by_default():
+  """The image model's scale function (the text model's is softplus + 1e-4); a zero
+  head bias and kernel give exp(0) = 1 at every row."""
+  model = _model((4, 4, 3))
+  assert model.latent.posterior_scale == 'exp'
+  for variable in model.encoder.to_params.trainable_variables:
+    variable.assign(tf.zeros_like(variable))
+  x = model.network_inputs(_features((4, 4, 3)))
+  _, scale = model.posterior_params(x)
+  np.testing.assert_array_equal(scale, np.ones([2, 4, 3]))
+  softplus = _model((4, 4, 3), posterior_scale='softplus')
+  for variable in softplus.encoder.to_params.trainable_variables:
+    variable.assign(tf.zeros_like(variable))
+  _, scale = softplus.posterior_params(x)
+  np.testing.assert_allclose(scale, np.log(2.) + 1e-4, rtol=1e-6)

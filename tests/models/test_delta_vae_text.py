@@ -283,3 +283,18 @@ def test_gin_files_parse(gin_file):
       assert gin.query_parameter('delta_vae_text.hidden_size') == 512
   finally:
     gin.clear_config()
+
+
+def test_posterior_scale_is_softplus_by_default():
+  """The text model's scale function (the image model's is exp); a zero head bias
+  and kernel give softplus(0) + 1e-4 at every step."""
+  model = _model()
+  assert model.latent.posterior_scale == 'softplus'
+  for variable in model.posterior_head.trainable_variables:
+    variable.assign(tf.zeros_like(variable))
+  features = _features([T, 3])
+  _, scale = model._posterior_params(features['targets'], features['mask'], False,
+                                     SEED)
+  np.testing.assert_allclose(scale, np.log(2.0) + 1e-4, rtol=1e-6)
+  with pytest.raises(UserError, match="posterior_scale='tanh'.*valid: exp, softplus"):
+    _model(posterior_scale='tanh')

@@ -29,7 +29,8 @@ def test_cifar10_ablation_config_takes_a_training_step(cli, tmp_path):
   assert 'step 1/1' in proc.stdout
   assert os.path.exists(out / 'checkpoints' / 'checkpoint')
   config = (out / 'config.gin').read_text()
-  assert 'delta_vae_image.num_decoder_layers = 8' in config
+  assert 'DECODER_LAYERS = 8' in config
+  assert 'delta_vae_image.num_decoder_layers = %DECODER_LAYERS' in config
   assert 'delta_vae_image.latent_dim = 32' in config
   with open(out / 'run.json') as f:
     assert json.load(f)['problem'] == 'image_cifar10'
