@@ -104,7 +104,7 @@ def _bound_value(binding):
 def test_ar_image_baseline_has_the_delta_vae_decoder(files):
   """The latent-free baseline's decoder is the δ-VAE's, also where a file overrides it."""
   try:
-    config_lib.parse_gin(files)
+    gin_config.parse_gin(files)
     for setting in DECODER_SETTINGS:
       assert (_bound_value(f'ar_image.{setting}')
               == _bound_value(f'delta_vae_image.{setting}')), setting
