@@ -30,6 +30,14 @@ CONFIGURABLE_MODULES = (
 )
 
 
+@gin.configurable('run')
+def experiment(problem=None, model=None):
+  """The registered problem and model a configuration names (`run.problem`,
+  `run.model`), so that a gin file can be a whole experiment; None where unbound.
+  The trainer's --problem and --model are bound here too, after the gin files."""
+  return problem, model
+
+
 def import_configurables():
   """Import (and so register with gin) every configurable a run may bind. Idempotent."""
   t2t_delta.import_all()

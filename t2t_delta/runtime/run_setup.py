@@ -15,7 +15,7 @@ from t2t_delta import errors
 from t2t_delta import registry
 from t2t_delta.errors import UserError
 from t2t_delta.runtime import checkpoints, run_dir
-from t2t_delta.runtime.gin_config import parse_gin
+from t2t_delta.runtime.gin_config import experiment, parse_gin
 
 
 class RunSetup:
@@ -41,20 +41,34 @@ class RunSetup:
   @classmethod
   def for_training(cls, problem_name, model_name, output_dir, data_dir=None, seed=0,
                    gin_files=(), gin_params=(), overrides=()):
-    """A new or resumed run: checks the run directory and the seed, parses the gin
-    files, the bindings and then `overrides` ((binding, source) pairs, e.g. from
-    --train_steps), and builds the problem. Writes nothing."""
-    setup = cls(problem_name, model_name, output_dir, data_dir, seed, gin_files,
-                gin_params)
-    # Refuse a foreign run directory before anything else touches it (a busy one was
-    # refused before TensorFlow loaded: `train/cli.py`).
-    run_dir.check_compatible(output_dir, problem_name, model_name)
+    """A new or resumed run: checks the seed, parses the gin files, the bindings and
+    then `overrides` ((binding, source) pairs, e.g. from --train_steps), checks the run
+    directory and builds the problem. Writes nothing.
+
+    `problem_name` and `model_name` (the trainer's --problem and --model) may be None
+    when the gin files bind `run.problem` and `run.model`; given, they override them.
+    """
     if not -2**31 <= seed < 2**31:
       raise UserError(f'--seed={seed} must fit in 32 bits (-2147483648..2147483647).')
+    overrides = list(overrides) + [
+        (f"run.{kind} = '{name}'", f'--{kind}={name}')
+        for kind, name in (('problem', problem_name), ('model', model_name)) if name]
     params = list(gin_params) + [binding for binding, _ in overrides]
     sources = ([f"--gin_param '{p}'" for p in gin_params] +
                [source for _, source in overrides])
     parse_gin(gin_files, params, param_sources=sources)
+    problem_name, model_name = experiment()
+    missing = [f'--{kind} (or run.{kind} in a gin file)'
+               for kind, name in (('problem', problem_name), ('model', model_name))
+               if not name]
+    if missing:
+      raise UserError('missing ' + ' and '.join(missing) + '; see t2t-delta-trainer '
+                      '--help and --registry_help.')
+    setup = cls(problem_name, model_name, output_dir, data_dir, seed, gin_files,
+                gin_params)
+    # Refuse a foreign run directory before anything touches it (a busy one was
+    # refused before TensorFlow loaded: `train/cli.py`).
+    run_dir.check_compatible(output_dir, problem_name, model_name)
     setup.build()
     return setup
 

@@ -28,9 +28,9 @@ STRATEGIES = ('auto', 'cpu', 'mirrored', 'multi_worker', 'tpu')
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('problem', None, 'Registered problem name, e.g. image_synthetic '
-                    '(see --registry_help).')
+                    '(see --registry_help); overrides run.problem of the gin files.')
 flags.DEFINE_string('model', None, 'Registered model name, e.g. delta_vae_image '
-                    '(see --registry_help).')
+                    '(see --registry_help); overrides run.model of the gin files.')
 flags.DEFINE_multi_string('gin_file', [], 'Gin config file (repeatable; later files '
                           'override earlier ones). Paths are tried as given, then relative '
                           'to the t2t_delta source tree.')
@@ -90,10 +90,8 @@ def _raise_interrupted(signum, frame):
 def _run_setup():
   """The run named by the flags (UserError for a bad flag, binding or directory)."""
   from t2t_delta.runtime import run_setup  # pylint: disable=g-import-not-at-top
-  missing = [name for name in ('problem', 'model', 'output_dir') if not FLAGS[name].value]
-  if missing:
-    raise UserError('missing ' + ', '.join(f'--{m}' for m in missing) +
-                    '; see t2t-delta-trainer --help and --registry_help.')
+  if not FLAGS.output_dir:
+    raise UserError('missing --output_dir; see t2t-delta-trainer --help.')
   overrides = []
   if FLAGS.train_steps is not None:
     overrides.append((f'train.steps = {FLAGS.train_steps}',
