@@ -58,7 +58,7 @@ def image_decoder(model):
   """The model's `IncrementalImageDecoder`; UserError if it has none."""
   decoder = model.image_decoder if isinstance(model, base.Model) else None
   if decoder is None:
-    name = model.registered_name or type(model).__name__
+    name = model.display_name if isinstance(model, base.Model) else type(model).__name__
     raise UserError(f'model {name!r} has no autoregressive image decoder; the image '
                     'sampler supports delta_vae_image, ar_image and vlae_image.')
   return decoder
