@@ -14,7 +14,8 @@ Modes and what each line holds:
   sample        --num_samples lines, one sample each. Latent models draw z [T, d]
                 from --prior: `model` is the model's own prior p(z) (the AR(1)
                 process, or N(0, I) for prior_type='standard_normal'), `aux` the
-                auxiliary LSTM prior. `ar_text` has no latents and samples the language model alone.
+                auxiliary LSTM prior. `ar_text` has no latents and samples the
+                language model alone.
   interpolate   --num_steps lines (figures 12-13 of the δ-VAE paper). One latent
                 sequence z is drawn from --prior; dimension --dim of z is then set, at
                 every position, to values swept linearly from μ - 3σ to μ + 3σ of the

@@ -52,7 +52,7 @@ def _merge(x):
 
 
 def prior_log_prob(model, z, prior='model'):
-  """log p(z) `[N]` for z `[N, ...]` under the prior named `prior` ('model' or 'aux')."""
+  """log p(z) `[N]` for z `[N, ...]` under the prior named `prior` ('model', 'aux')."""
   return model.named_prior(prior).log_prob(z)
 
 

@@ -64,10 +64,11 @@ def test_prior_names_of_a_latent_model_without_auxiliary_prior():
   assert model.prior_names() == ('model',)
   z = model.sample_prior(4, SEED)
   np.testing.assert_array_equal(z, model.prior().sample(4, seed=SEED))
-  with pytest.raises(UserError, match="'vae_conv' has no auxiliary prior; valid: 'model'"):
+  with pytest.raises(UserError,
+                     match="'vae_conv' has no auxiliary prior; valid: 'model'"):
     model.sample_prior(4, SEED, prior='aux')
   # The old name of the model's prior is not accepted: one set of names everywhere.
-  with pytest.raises(UserError, match="prior='ar1' is unknown; valid: 'model' .* 'aux'"):
+  with pytest.raises(UserError, match="prior='ar1' is unknown; valid: 'model' .*'aux'"):
     model.sample_prior(4, SEED, prior='ar1')
 
 
@@ -121,6 +122,7 @@ def test_registered_models_implement_what_their_classes_declare(name):
       assert getattr(cls, method) is not getattr(base.TextDecoderModel, method), method
   if issubclass(cls, base.LatentVariableModel):
     for method in ('encode', 'prior', 'likelihood'):
-      assert getattr(cls, method) is not getattr(base.LatentVariableModel, method), method
+      declared = getattr(base.LatentVariableModel, method)
+      assert getattr(cls, method) is not declared, method
     # p(x|z) is `likelihood`; "decode" is left to the samplers.
     assert not hasattr(cls, 'decode')
