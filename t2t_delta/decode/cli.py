@@ -29,8 +29,9 @@ flags.DEFINE_string('output_dir', None, 'Directory of a training run (with run.j
                     'config.gin and checkpoints).')
 flags.DEFINE_enum('mode', 'sample', MODES, 'What to decode (see the module help for the '
                   'modes of each modality).')
-flags.DEFINE_enum('prior', 'ar1', ('ar1', 'aux'), 'Prior to sample latents from: the '
-                  'AR(1) prior or the auxiliary LSTM prior.')
+flags.DEFINE_enum('prior', 'model', ('model', 'aux'), 'Prior to sample latents from: '
+                  "'model' (the model's own prior p(z)) or 'aux' (the auxiliary LSTM "
+                  'prior).')
 flags.DEFINE_integer('num_samples', 8, 'Number of samples (sample mode), of latents '
                      '(multi_decode), or of reconstructions per input (reconstruct).')
 flags.DEFINE_integer('num_steps', 8, 'Interpolation steps (interpolate) or day-dream '

@@ -79,7 +79,7 @@ def loaded(run_dir):
 
 
 def _options(mode, **kwargs):
-  options = dict(mode=mode, prior='ar1', num_samples=4, num_steps=3, dim=0,
+  options = dict(mode=mode, prior='model', num_samples=4, num_steps=3, dim=0,
                  from_file=None, to_file=None, temperature=1.0, max_length=None,
                  occlude=None, split='test', batch_size=BATCH, seed=0)
   options.update(kwargs)

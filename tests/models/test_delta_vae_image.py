@@ -96,7 +96,7 @@ def test_builds_and_runs(shape, structure):
   assert q.event_shape == [shape[0], model.latent_dim]
   kl = tfp_kl(q, model.prior())
   np.testing.assert_allclose(kl, eval_out['rate'], rtol=1e-5)
-  likelihood = model.decode(features, q.mean(), training=False, seed=None)
+  likelihood = model.likelihood(features, q.mean(), training=False, seed=None)
   assert likelihood.event_shape == shape
 
 

@@ -140,7 +140,7 @@ def test_decoder_causal_per_token_given_z():
   z = model.sample_prior(1, SEED)
 
   def log_probs(x):
-    dist = model.decode(dict(features, targets=x), z, False, SEED)
+    dist = model.likelihood(dict(features, targets=x), z, False, SEED)
     return dist.logits[0].numpy()
 
   depends = _position_dependence(log_probs, features['targets'])
