@@ -219,7 +219,7 @@ class Trainer:
       if split not in ('train', 'eval', 'test'):
         raise UserError(f"unknown split {split!r} in train.eval_split/final_splits; "
                         "valid: 'train', 'eval', 'test'.")
-    model_name = getattr(model_cls, 'registered_name', model_cls.__name__)
+    model_name = model_cls.registered_name or model_cls.__name__
     self.model_name = model_name
     for configurable in (model_cls, c.objective, c.learning_rate):
       preflight.check_bindings(configurable)
