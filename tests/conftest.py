@@ -34,7 +34,7 @@ def run_cli(module, args, timeout=600, env=None, check=None):
   return proc
 
 
-@pytest.fixture
+@pytest.fixture(scope='session')
 def cli():
   return run_cli
 

@@ -19,9 +19,6 @@ from PIL import Image
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.dirname(HERE))
-
-import conftest  # noqa: E402
 
 TRAINER = 't2t_delta.train.cli'
 DECODER = 't2t_delta.decode.cli'
@@ -52,7 +49,7 @@ def _start(module, args):
 
 
 @pytest.fixture(scope='module')
-def run_dir(tmp_path_factory):
+def run_dir(tmp_path_factory, cli):
   """A trained run, and the two decoder processes' results."""
   out = str(tmp_path_factory.mktemp('image_run'))
   # A text mode on an image run fails on the flags alone, before anything is
@@ -61,7 +58,7 @@ def run_dir(tmp_path_factory):
   with open(os.path.join(stub, 'run.json'), 'w') as f:
     json.dump({'problem': 'tiny_images', 'model': 'delta_vae_image', 'seed': 0}, f)
   text_mode = _start(DECODER, [f'--output_dir={stub}', '--mode=complete'])
-  conftest.run_cli(TRAINER, TRAIN + [f'--output_dir={out}'], check=0)
+  cli(TRAINER, TRAIN + [f'--output_dir={out}'], check=0)
   sample = _start(DECODER, [f'--output_dir={out}', '--mode=sample', '--num_samples=5',
                             '--batch_size=4', '--seed=3'])
   results = {}
