@@ -156,9 +156,10 @@ class Tool:
     return remaining
 
   # ---- running --------------------------------------------------------------------------
-  def guarded(self, run):
+  def guarded(self, run, write_hint=None):
     """`run(argv)` with absl logging at WARNING; a UserError, or a failure to write
-    (full disk, read-only output), is one error line."""
+    (full disk, read-only output), is one error line, the latter ending with
+    `write_hint()` (what to do; default: free space or choose another path)."""
     def main(argv):
       logging.set_verbosity(logging.WARNING)
       try:
@@ -166,8 +167,9 @@ class Tool:
       except UserError as e:
         fail(first_line(e))
       except Exception as e:  # pylint: disable=broad-except
-        message = write_failure_message(e, 'free disk space or choose another output '
-                                        'path, then rerun.')
+        hint = (write_hint() if write_hint else
+                'free disk space or choose another output path, then rerun.')
+        message = write_failure_message(e, hint)
         if message is None:
           raise
         fail(message)

@@ -18,7 +18,6 @@ import signal
 import sys
 
 from absl import flags
-from absl import logging
 
 from t2t_delta import cli_common
 from t2t_delta.errors import UserError
@@ -137,8 +136,26 @@ def run(argv):
   return 0
 
 
+def _write_hint():
+  return (f'free disk space under --output_dir={FLAGS.output_dir} and rerun the same '
+          'command (it resumes from the last checkpoint).')
+
+
+def _run_with_exit_statuses(argv):
+  """`run`, with a non-finite loss ending the process with status 3."""
+  from t2t_delta.train.trainer import NonFiniteError  # pylint: disable=g-import-not-at-top
+  try:
+    return run(argv)
+  except NonFiniteError as e:
+    cli_common.fail(e, status=3)
+
+
+_guarded_run = TOOL.guarded(_run_with_exit_statuses, _write_hint)
+
+
 def _main(argv):
-  logging.set_verbosity(logging.WARNING)
+  """`run` behind the tools' error path; a signal before training starts exits
+  128 + signum with a line saying nothing was lost."""
   previous = {}
   for sig in (signal.SIGTERM, signal.SIGINT):
     try:
@@ -146,20 +163,7 @@ def _main(argv):
     except ValueError:  # not the main thread
       pass
   try:
-    from t2t_delta.train.trainer import NonFiniteError  # pylint: disable=g-import-not-at-top
-    try:
-      return run(argv)
-    except UserError as e:
-      cli_common.fail(cli_common.first_line(e))
-    except NonFiniteError as e:
-      cli_common.fail(e, status=3)
-    except Exception as e:  # pylint: disable=broad-except
-      message = cli_common.write_failure_message(
-          e, f'free disk space under --output_dir={FLAGS.output_dir} and rerun the same '
-          'command (it resumes from the last checkpoint).')
-      if message is None:
-        raise
-      cli_common.fail(message)
+    return _guarded_run(argv)
   except (_Interrupted, KeyboardInterrupt) as e:
     signum = getattr(e, 'signum', signal.SIGINT)
     print(f'{signal.Signals(signum).name} received before training started; nothing to '
