@@ -45,7 +45,7 @@ import numpy as np
 import tensorflow as tf
 
 from t2t_delta.decode import image_sampler
-from t2t_delta import errors
+from t2t_delta.decode import mode_common
 from t2t_delta.decode import pictures
 from t2t_delta.errors import UserError
 from t2t_delta.problems import base as problems_base
@@ -125,14 +125,7 @@ def _check_to_file(path):
   if not path.lower().endswith('.png'):
     raise UserError(f'--to_file={path} must be a .png file (an .npz of the raw images '
                     'is written beside it).')
-  if os.path.isdir(path):
-    raise UserError(f'--to_file={path} is a directory; pass a file name such as '
-                    f'{os.path.join(path, "samples.png")}.')
-  directory = os.path.dirname(os.path.abspath(path))
-  if not os.path.isdir(directory):
-    raise UserError(f'--to_file={path}: directory {directory} does not exist; create '
-                    'it first.')
-  errors.check_output_path('--to_file', path)
+  mode_common.check_to_file(path, 'samples.png')
 
 
 def output_path(options):
@@ -152,23 +145,7 @@ def run(options, problem, model):
   return png, npz
 
 
-def option_seed(options, *path):
-  """int32 [2] stateless seed for --seed and a purpose path."""
-  seed = tf.constant([0, int(options['seed'])], tf.int32)
-  for index in path:
-    seed = tf.random.experimental.stateless_fold_in(seed, index)
-  return seed
-
-
-def _batches(num_rows, batch_size):
-  """Yields (batch index, row indices [b], number of real rows); equal-size batches
-  (the last one padded by repeating its first row), so the sampler traces once."""
-  batch = min(batch_size, num_rows)
-  for k, start in enumerate(range(0, num_rows, batch)):
-    count = min(batch, num_rows - start)
-    rows = np.arange(start, start + batch)
-    rows[count:] = start
-    yield k, rows, count
+option_seed = mode_common.option_seed
 
 
 def decode(model, z, options, seed_path=(), num_images=None):
@@ -180,7 +157,7 @@ def decode(model, z, options, seed_path=(), num_images=None):
   num = int(z.shape[0]) if z is not None else int(num_images)
   z = None if z is None else np.asarray(z, np.float32)
   out = []
-  for k, rows, count in _batches(num, int(options['batch_size'])):
+  for k, rows, count in mode_common.rows_in_batches(num, int(options['batch_size'])):
     images = image_sampler.sample_cached(
         model, None if z is None else tf.constant(z[rows]),
         option_seed(options, _DECODE, *seed_path, k),
@@ -211,7 +188,8 @@ def prior_sample(model, num, options, *path):
 
 def _encode_in_batches(model, images, options, fn):
   out = []
-  for _, rows, count in _batches(len(images), int(options['batch_size'])):
+  batch_size = int(options['batch_size'])
+  for _, rows, count in mode_common.rows_in_batches(len(images), batch_size):
     out.append(np.asarray(fn(tf.constant(images[rows]), rows), np.float32)[:count])
   return np.concatenate(out, axis=0)
 

@@ -57,11 +57,11 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from t2t_delta import errors
+from t2t_delta.decode import mode_common
 from t2t_delta.decode import text_sampler
 from t2t_delta.errors import UserError
 from t2t_delta.models import base
-from t2t_delta.train import run_dir
+from t2t_delta.runtime import files
 
 MODES = ('sample', 'interpolate', 'complete', 'reconstruct')
 IMAGE_ONLY_MODES = ('multi_decode', 'daydream')
@@ -149,17 +149,10 @@ def _max_length(options, problem):
 def _check_to_file(path):
   if not path:
     return
-  if os.path.isdir(path):
-    raise UserError(f'--to_file={path} is a directory; pass a file name such as '
-                    f'{os.path.join(path, "samples.txt")}.')
   if os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS:
     raise UserError(f'--to_file={path}: text modes write text, one sample per line; '
                     'pass a .txt name.')
-  directory = os.path.dirname(os.path.abspath(path))
-  if not os.path.isdir(directory):
-    raise UserError(f'--to_file={path}: directory {directory} does not exist; create '
-                    'it first.')
-  errors.check_output_path('--to_file', path)
+  mode_common.check_to_file(path, 'samples.txt')
 
 
 def _read_lines(path, mode):
@@ -224,28 +217,6 @@ def run(options, problem, model):
   _write(lines, options.get('to_file'))
 
 
-def _seed(options, *path):
-  """int32 [2] stateless seed for --seed and a purpose path."""
-  seed = tf.constant([0, options['seed']], tf.int32)
-  for index in path:
-    seed = tf.random.experimental.stateless_fold_in(seed, index)
-  return seed
-
-
-def _rows_in_batches(num_rows, batch_size):
-  """Yields (batch index, row indices [b], number of real rows).
-
-  Every batch has the same size (the last is padded by repeating its first row), so the
-  sampler is traced once.
-  """
-  batch = min(batch_size, num_rows)
-  for k, start in enumerate(range(0, num_rows, batch)):
-    count = min(batch, num_rows - start)
-    rows = np.arange(start, start + batch)
-    rows[count:] = start
-    yield k, rows, count
-
-
 def _generate(options, problem, model, num_rows, inputs_fn):
   """Decodes `num_rows` rows and returns their texts.
 
@@ -254,10 +225,10 @@ def _generate(options, problem, model, num_rows, inputs_fn):
   """
   max_length = _max_length(options, problem)
   texts = []
-  for k, rows, count in _rows_in_batches(num_rows, options['batch_size']):
+  for k, rows, count in mode_common.rows_in_batches(num_rows, options['batch_size']):
     inputs = inputs_fn(k, rows)
     out = text_sampler.sample_cached(
-        model, seed=_seed(options, _DECODE, k), batch_size=len(rows),
+        model, seed=mode_common.option_seed(options, _DECODE, k), batch_size=len(rows),
         temperature=float(options['temperature']), max_length=max_length, **inputs)
     tokens = out['tokens'].numpy()
     lengths = out['lengths'].numpy()
@@ -274,7 +245,8 @@ def _render(problem, ids):
 
 def _prior_sample(options, model, batch_size, *path):
   """z [B, T, d] float32 from --prior."""
-  z = model.sample_prior(batch_size, _seed(options, *path), prior=options['prior'])
+  seed = mode_common.option_seed(options, *path)
+  z = model.sample_prior(batch_size, seed, prior=options['prior'])
   return tf.cast(z, tf.float32)
 
 
@@ -369,8 +341,8 @@ def _reconstruct(options, problem, model):
     features = {'targets': tf.constant(targets[s]), 'mask': tf.constant(mask[s])}
     # The posterior covers the real steps and continues with the prior after them.
     posterior = model.encode(features, training=False,
-                             seed=_seed(options, _POSTERIOR, k, 0))
-    return {'z': posterior.sample(seed=_seed(options, _POSTERIOR, k, 1))}
+                             seed=mode_common.option_seed(options, _POSTERIOR, k, 0))
+    return {'z': posterior.sample(seed=mode_common.option_seed(options, _POSTERIOR, k, 1))}
 
   texts = _generate(options, problem, model, num_rows, inputs)
   inputs_text = [_render(problem, targets[s]) for s in sentence_of_row]
@@ -384,7 +356,7 @@ _MODES = {'sample': _sample, 'interpolate': _interpolate, 'complete': _complete,
 def _write(lines, to_file):
   text = ''.join(line + '\n' for line in lines)
   if to_file:
-    run_dir.atomic_write(to_file, text)
+    files.atomic_write(to_file, text)
     print(f'Wrote {len(lines)} lines to {to_file}.', file=sys.stderr, flush=True)
   else:
     sys.stdout.write(text)

@@ -34,7 +34,6 @@ import tensorflow as tf
 
 from t2t_delta.decode import image_modes
 from t2t_delta.decode import pictures
-from t2t_delta.decode import text_modes
 from t2t_delta.decode import text_sampler
 from t2t_delta.errors import UserError
 from t2t_delta.models import base as models_base

@@ -357,15 +357,6 @@ def test_interpolation_sweeps_one_dimension_at_every_position():
   np.testing.assert_allclose(single[0, :, 2], 0.5)   # one step: the prior mean
 
 
-def test_batches_have_one_size():
-  rows_in_batches = _modes()._rows_in_batches  # pylint: disable=protected-access
-  batches = list(rows_in_batches(7, 3))
-  assert [count for _, _, count in batches] == [3, 3, 1]
-  assert all(len(rows) == 3 for _, rows, _ in batches)
-  assert [list(rows[:count]) for _, rows, count in batches] == [[0, 1, 2], [3, 4, 5], [6]]
-  assert [len(rows) for _, rows, _ in rows_in_batches(2, 16)] == [2]
-
-
 def test_checks_without_a_model(tmp_path):
   from t2t_delta.errors import UserError  # pylint: disable=g-import-not-at-top
   options = dict(mode='sample', prior='model', num_samples=1, num_steps=2, dim=0,
