@@ -8,6 +8,7 @@ from t2t_delta import distributions
 from t2t_delta.errors import UserError
 from t2t_delta.models import ar_text
 from t2t_delta.models import delta_vae_text
+from t2t_delta.models import text_common
 from t2t_delta.problems.base import TextProblem
 
 T, V = 9, 23
@@ -152,7 +153,7 @@ def test_decoder_reads_latents_causally():
   model = _model()
   features = _features([T])
   z = model.sample_prior(1, SEED)
-  inputs = ar_text.shift_right(features['targets'])
+  inputs = text_common.shift_right(features['targets'])
   with tf.GradientTape() as tape:
     tape.watch(z)
     logits = model.decode_logits(inputs, z)
