@@ -8,8 +8,9 @@ padding id doubling as the start symbol), so the logits at position t predict ta
 import tensorflow as tf
 
 from t2t_delta.errors import UserError
+from t2t_delta.problems.base import PAD_ID
 
-START_ID = 0
+START_ID = PAD_ID
 
 
 def shift_right(targets, start_id=START_ID):
