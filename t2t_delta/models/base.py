@@ -64,7 +64,7 @@ class Model(tf.Module):
 
   def summary(self):
     """One line: name, parameter count."""
-    count = sum(int(tf.size(v)) for v in self.trainable_variables)
+    count = count_parameters(self)
     return f'{self.registered_name or type(self).__name__}: {count:,} parameters'
 
 
@@ -111,4 +111,5 @@ class LatentVariableModel(Model):
 
 
 def count_parameters(module):
+  """Number of trainable scalars of a `tf.Module`."""
   return sum(int(tf.size(v)) for v in module.trainable_variables)
