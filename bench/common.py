@@ -1,9 +1,10 @@
 """Shared pieces of the benchmark suite: configurations, trainers, timing, FLOPs.
 
 Every benchmark builds what it measures through the library itself: the problem and
-model from a gin file (`t2t_delta.train.config.parse_gin` + `RunSetup`), the training
-step from `t2t_delta.train.trainer.Trainer` (its compiled `steps_per_loop` loop, the
-objective and the library's Adam), the input pipeline from `t2t_delta.train.inputs`.
+model from a gin file (`t2t_delta.runtime.gin_config.parse_gin` + `RunSetup`), the
+training step from `t2t_delta.train.trainer.Trainer` (its compiled `steps_per_loop`
+loop, the objective and the library's Adam), the input pipeline from
+`t2t_delta.train.inputs`.
 The machine is shared and noisy, so each benchmark also measures a reference in the
 same process and reports a ratio against it.
 
@@ -182,18 +183,17 @@ def temp_dir(prefix='t2t_delta_bench_'):
 
 def parse(config, extra_params=()):
   """Parse the config's gin file plus bindings (batch size, problem size, extras)."""
-  from t2t_delta.train import config as config_lib  # pylint: disable=g-import-not-at-top
+  from t2t_delta.runtime import gin_config  # pylint: disable=g-import-not-at-top
   registry.list_models()
   params = list(config.gin_params) + [f'train.batch_size = {config.batch_size}',
                                       'train.log_every = 0'] + list(extra_params)
-  config_lib.parse_gin([os.path.join(GIN_DIR, config.gin_file)], params)
+  gin_config.parse_gin([os.path.join(GIN_DIR, config.gin_file)], params)
 
 
 def build_problem(config, extra_params=()):
-  from t2t_delta.train import config as config_lib  # pylint: disable=g-import-not-at-top
+  from t2t_delta.runtime import run_setup  # pylint: disable=g-import-not-at-top
   parse(config, extra_params)
-  setup = config_lib.RunSetup(config.problem, config.model, output_dir=None,
-                              strategy=bench_strategy())
+  setup = run_setup.RunSetup(config.problem, config.model, output_dir=None)
   setup.build()
   return setup.problem
 
@@ -207,13 +207,16 @@ def bench_strategy():
 def build_trainer(config, output_dir, jit_compile=False, steps_per_loop=1, seed=0,
                   extra_params=()):
   """A `Trainer` for `config` on the bench device (`bench_strategy`), nothing restored."""
-  from t2t_delta.train import config as config_lib  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from t2t_delta.runtime import run_setup
+  from t2t_delta.train import strategies
+  from t2t_delta.train import trainer as trainer_lib
   params = [f'train.jit_compile = {jit_compile}', f'train.steps_per_loop = {steps_per_loop}']
   parse(config, params + list(extra_params))
-  setup = config_lib.RunSetup(config.problem, config.model, output_dir, seed=seed,
-                              strategy=bench_strategy())
+  setup = run_setup.RunSetup(config.problem, config.model, output_dir, seed=seed)
   setup.build()
-  return setup.trainer(write_run_info=False)
+  return trainer_lib.Trainer.for_run(setup, strategies.make_strategy(bench_strategy()),
+                                     write_run_info=False)
 
 
 class StepRunner:

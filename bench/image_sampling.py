@@ -34,7 +34,7 @@ import tensorflow as tf  # noqa: E402
 from t2t_delta import registry  # noqa: E402
 from t2t_delta.decode import image_sampler  # noqa: E402
 from t2t_delta.problems import base as problems_base  # noqa: E402
-from t2t_delta.train import config as config_lib  # noqa: E402
+from t2t_delta.runtime import gin_config  # noqa: E402
 
 IMAGE_SHAPE = (32, 32, 3)
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -52,7 +52,7 @@ class _Shape32(problems_base.ImageProblem):
 
 def build(config):
   """`delta_vae_image` from `gin/<config>.gin` at 32x32x3, random weights."""
-  config_lib.parse_gin([os.path.join(REPO, 'gin', f'{config}.gin')])
+  gin_config.parse_gin([os.path.join(REPO, 'gin', f'{config}.gin')])
   try:
     return registry.model('delta_vae_image')(_Shape32())
   finally:

@@ -52,10 +52,11 @@ def write_text_lines(data_dir, num_train=2000, num_test=100):
 
 
 def build(problem, params=(), data_dir=None):
-  from t2t_delta.train import config as config_lib  # pylint: disable=g-import-not-at-top
-  config_lib.parse_gin([], list(params))
+  # pylint: disable=g-import-not-at-top
+  from t2t_delta.runtime import gin_config, run_setup
+  gin_config.parse_gin([], list(params))
   model = 'delta_vae_image' if problem.startswith('image') else 'delta_vae_text'
-  setup = config_lib.RunSetup(problem, model, output_dir=None, data_dir=data_dir)
+  setup = run_setup.RunSetup(problem, model, output_dir=None, data_dir=data_dir)
   setup.build()
   return setup.problem
 

@@ -46,8 +46,9 @@ def fail(message, status=2):
 
 
 def first_line(error):
-  """The first non-blank line of an exception's message (or its type name)."""
-  lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+  """The first non-blank line of an exception's message (or its type name), with its
+  final period: the whole `error:` line of a UserError."""
+  lines = errors.message_lines(error)
   return lines[0] if lines else type(error).__name__
 
 

@@ -37,6 +37,19 @@ class UserError(ValueError):
   """A mistake in flags, configuration or data that the user can fix."""
 
 
+def message_lines(error):
+  """The non-blank lines of an exception's message, stripped (gin and TensorFlow add
+  context lines after the first)."""
+  return [line.strip() for line in str(error).splitlines() if line.strip()]
+
+
+def first_line(error):
+  """The first line of an exception's message without its final period (or the
+  exception's type name), for quoting inside a one-line message."""
+  lines = message_lines(error)
+  return lines[0].rstrip('.') if lines else type(error).__name__
+
+
 def write_failure(error):
   """The reason (e.g. 'no space left on device') if `error` is a failure to write
   caused by the disk or permissions, else None. Accepts OSError and TensorFlow errors

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from t2t_delta import objectives
-from t2t_delta.train import config as config_lib
+from t2t_delta.runtime import gin_config
 from t2t_delta.train import trainer  # noqa: F401  (registers the `train` gin scope)
 
 
@@ -111,7 +111,7 @@ def test_target_rate_penalises_the_batch_mean_rate():
 
 
 def test_objectives_are_selected_in_gin():
-  config_lib.parse_gin(gin_params=['train.objective = @beta_vae', 'beta_vae.beta = 0.5'])
+  gin_config.parse_gin(gin_params=['train.objective = @beta_vae', 'beta_vae.beta = 0.5'])
   try:
     config = trainer.TrainConfig()
     out = _out([4.0], [2.0])

@@ -24,11 +24,11 @@ def train(output_dir, name, dtype='float32'):
   """Trains configuration `name` in `dtype` activations into `output_dir`; the Trainer."""
   # pylint: disable=g-import-not-at-top
   from t2t_delta import registry
-  from t2t_delta.train import config as config_lib
+  from t2t_delta.runtime import gin_config
   from t2t_delta.train import strategies
   from t2t_delta.train import trainer as trainer_lib
   problem_name, model_name, gin_file = CONFIGS[name]
-  config_lib.parse_gin(
+  gin_config.parse_gin(
       gin_files=[os.path.join(REPO, gin_file)],
       gin_params=[f'train.steps = {STEPS}', f'train.eval_every = {EVAL_EVERY}',
                   'train.log_every = 0', "train.final_splits = ('eval', 'test')",

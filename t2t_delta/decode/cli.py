@@ -29,8 +29,9 @@ flags.DEFINE_string('output_dir', None, 'Directory of a training run (with run.j
                     'config.gin and checkpoints).')
 flags.DEFINE_enum('mode', 'sample', MODES, 'What to decode (see the module help for the '
                   'modes of each modality).')
-flags.DEFINE_enum('prior', 'ar1', ('ar1', 'aux'), 'Prior to sample latents from: the '
-                  'AR(1) prior or the auxiliary LSTM prior.')
+flags.DEFINE_enum('prior', 'model', ('model', 'aux'), 'Prior to sample latents from: '
+                  "'model' (the model's own prior p(z)) or 'aux' (the auxiliary LSTM "
+                  'prior).')
 flags.DEFINE_integer('num_samples', 8, 'Number of samples (sample mode), of latents '
                      '(multi_decode), or of reconstructions per input (reconstruct).')
 flags.DEFINE_integer('num_steps', 8, 'Interpolation steps (interpolate) or day-dream '
@@ -79,18 +80,20 @@ def _modes_for(modality):
 
 def run(argv):
   del argv
-  from t2t_delta.decode import restore  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from t2t_delta import registry
+  from t2t_delta.runtime import run_dir, run_setup
   if not FLAGS.output_dir:
     raise UserError('missing --output_dir (the directory of a training run).')
   options = _options()
   # Check flag combinations that need no model before loading anything.
-  from t2t_delta.train import run_dir  # pylint: disable=g-import-not-at-top
   info = run_dir.read_run_info(FLAGS.output_dir) or {}
   if info:
-    from t2t_delta import registry  # pylint: disable=g-import-not-at-top
     modality = registry.problem(info['problem']).modality
     _modes_for(modality).check_options(options, None, None)
-  setup, model, checkpoint = restore.load_run(FLAGS.output_dir, FLAGS.gin_param)
+  # The run is loaded read-only; the decodings go to --to_file (images without it:
+  # <output_dir>/<mode>.png).
+  setup, model, checkpoint = run_setup.load_run(FLAGS.output_dir, FLAGS.gin_param)
   modes = _modes_for(setup.problem.modality)
   modes.check_options(options, setup.problem, model)
   print(f'Loaded {checkpoint} ({model.summary()}).', file=sys.stderr, flush=True)

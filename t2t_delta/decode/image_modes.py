@@ -5,8 +5,10 @@ Every mode decodes with the cached sampler (`image_sampler.sample_cached`) in
 batches of --batch_size (the last batch is padded, so the loop is traced once) and
 writes a PNG grid to --to_file (default `<output_dir>/<mode>.png`) and, beside it,
 an .npz with the raw uint8 images (`images`, laid out as the grid's tiles, plus the
-mode's own arrays listed below). Latents come from --prior (the AR(1) prior or the
-auxiliary LSTM prior) or from the posterior of --split images.
+mode's own arrays listed below). Latents come from --prior (`model`: the model's own
+prior p(z); `aux`: its auxiliary LSTM prior) or from the posterior of --split images.
+Models whose p(x|z) is factorised given z (`vae_conv`: no autoregressive decoder) are
+sampled from `model.likelihood` directly (`decode_any`).
 
 * `sample`: --num_samples images, each from its own latent (none for `ar_image`),
   in a near-square grid (empty tiles grey). npz: images `[N, H, W, C]`, z.
@@ -97,29 +99,24 @@ def check_options(options, problem, model):
   if problem is None or model is None:
     return
 
-  name = _model_name(model)
+  name = repr(model.display_name)
   try:
     image_sampler.check_model(model)
   except UserError as e:
     raise UserError(str(e).splitlines()[0]) from None
-  latent = bool(getattr(model, 'has_latents', False))
-  if mode in LATENT_MODES and not latent:
+  if mode in LATENT_MODES and not model.has_latents:
     raise UserError(f'--mode={mode} needs a latent-variable model; {name} has no '
                     'latents (use --mode=sample).')
-  if latent and mode in ('sample', 'multi_decode') and options['prior'] == 'aux':
-    if getattr(model, 'aux_prior', None) is None:
-      raise UserError(f'--prior=aux needs a model with an auxiliary prior; {name} has '
-                      'none (use --prior=ar1).')
+  if (model.has_latents and mode in ('sample', 'multi_decode')
+      and options['prior'] == 'aux' and model.aux_prior is None):
+    raise UserError(f'--prior=aux needs a model with an auxiliary prior; {name} has '
+                    'none (use --prior=model).')
   if mode in INPUT_MODES:
     available = problem.num_examples(options['split'])
     needed = 2 if mode == 'interpolate' else 1
     if available is not None and available < needed:
       raise UserError(f'--mode={mode} needs at least {needed} {options["split"]} '
                       f'image(s); the problem has {available}.')
-
-
-def _model_name(model):
-  return repr(getattr(model, 'registered_name', None) or type(model).__name__)
 
 
 def _check_to_file(path):
@@ -193,24 +190,22 @@ def decode(model, z, options, seed_path=(), num_images=None):
 
 
 def decode_any(model, z, options, num_images=None, seed_path=()):
-  """uint8 `[N, H, W, C]` from p(x|z): the cached sampler, or a factorised decoder."""
-  if getattr(model, 'decoder', None) is not None:
-    image_sampler.check_model(model)
+  """uint8 `[N, H, W, C]` from p(x|z): the cached sampler of the model's
+  `image_decoder`, or, for models without one (p(x|z) factorised given z), a sample of
+  `model.likelihood`."""
+  if model.image_decoder is not None:
     return decode(model, z, options, seed_path=seed_path, num_images=num_images)
   shape = (len(z),) + tuple(model.image_shape)
-  likelihood = model.decode({'image': tf.zeros(shape, tf.uint8)}, tf.constant(z),
-                            training=False, seed=tf.constant([0, 0], tf.int32))
+  likelihood = model.likelihood({'image': tf.zeros(shape, tf.uint8)}, tf.constant(z),
+                                training=False, seed=tf.constant([0, 0], tf.int32))
   sample = likelihood.sample(seed=option_seed(options, 2, *seed_path))
   return np.clip(np.asarray(sample), 0, 255).astype(np.uint8)
 
 
 def prior_sample(model, num, options, *path):
-  """float32 `[num, ...]` latents from --prior."""
-  seed = option_seed(options, _PRIOR, *path)
-  if options.get('prior') == 'aux':
-    z = model.aux_prior.sample(num, seed)
-  else:
-    z = model.prior().sample(num, seed=seed)
+  """float32 `[num, ...]` latents from --prior ('model' or 'aux')."""
+  z = model.sample_prior(num, option_seed(options, _PRIOR, *path),
+                         prior=options.get('prior', 'model'))
   return np.asarray(z, np.float32)
 
 
@@ -274,7 +269,7 @@ def _square_grid(images):
 def sample_images(options, problem, model):
   del problem
   num = int(options['num_samples'])
-  if getattr(model, 'has_latents', False):
+  if model.has_latents:
     z = prior_sample(model, num, options)
     images = decode(model, z, options)
     return _square_grid(images), {'images': images, 'z': z}

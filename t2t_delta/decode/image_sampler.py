@@ -48,19 +48,18 @@ import tensorflow as tf
 from t2t_delta import distributions
 from t2t_delta.distributions import dmol
 from t2t_delta.errors import UserError
-from t2t_delta.models import base
 from t2t_delta.models import image_common
 
 _COMPILED = weakref.WeakKeyDictionary()
 
 
 def image_decoder(model):
-  """The model's `IncrementalImageDecoder`; UserError if it has none."""
-  decoder = model.image_decoder if isinstance(model, base.Model) else None
+  """The `base.Model`'s declared `IncrementalImageDecoder`; UserError if it has none."""
+  decoder = model.image_decoder
   if decoder is None:
-    name = model.registered_name or type(model).__name__
-    raise UserError(f'model {name!r} has no autoregressive image decoder; the image '
-                    'sampler supports delta_vae_image, ar_image and vlae_image.')
+    raise UserError(f'model {model.display_name!r} has no autoregressive image '
+                    'decoder; the image sampler supports delta_vae_image, ar_image '
+                    'and vlae_image.')
   return decoder
 
 

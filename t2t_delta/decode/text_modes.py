@@ -12,9 +12,10 @@ once is an empty line, so line counts are always exact.
 Modes and what each line holds:
 
   sample        --num_samples lines, one sample each. Latent models draw z [T, d]
-                from --prior: `ar1` is the model's own prior p(z) (the AR(1) process,
-                or N(0, I) for prior_type='standard_normal'), `aux` the auxiliary LSTM
-                prior. `ar_text` has no latents and samples the language model alone.
+                from --prior: `model` is the model's own prior p(z) (the AR(1)
+                process, or N(0, I) for prior_type='standard_normal'), `aux` the
+                auxiliary LSTM prior. `ar_text` has no latents and samples the
+                language model alone.
   interpolate   --num_steps lines (figures 12-13 of the δ-VAE paper). One latent
                 sequence z is drawn from --prior; dimension --dim of z is then set, at
                 every position, to values swept linearly from μ - 3σ to μ + 3σ of the
@@ -59,6 +60,7 @@ import tensorflow as tf
 from t2t_delta import errors
 from t2t_delta.decode import text_sampler
 from t2t_delta.errors import UserError
+from t2t_delta.models import base
 from t2t_delta.train import run_dir
 
 MODES = ('sample', 'interpolate', 'complete', 'reconstruct')
@@ -106,16 +108,15 @@ def check_options(options, problem, model):
     return
 
   _check_decoder(model)
-  name = _model_name(model)
+  name = repr(model.display_name)
   max_length = _max_length(options, problem)
-  latent = _has_latents(model)
-  if mode in ('interpolate', 'reconstruct') and not latent:
+  if mode in ('interpolate', 'reconstruct') and not model.has_latents:
     raise UserError(f'--mode={mode} needs a latent-variable model; {name} has no '
                     'latents (use --mode=sample or complete).')
   if mode in ('sample', 'interpolate', 'complete') and options['prior'] == 'aux':
-    if not latent or getattr(model, 'aux_prior', None) is None:
+    if model.aux_prior is None:
       raise UserError(f'--prior=aux needs a model with an auxiliary prior; {name} has '
-                      'none (use --prior=ar1).')
+                      'none (use --prior=model).')
   if mode == 'interpolate':
     dims = int(model.latent_dim)
     if options['dim'] >= dims:
@@ -127,17 +128,9 @@ def check_options(options, problem, model):
     _encode_sentences(options, problem)
 
 
-def _model_name(model):
-  return repr(getattr(model, 'registered_name', None) or type(model).__name__)
-
-
-def _has_latents(model):
-  return bool(getattr(model, 'has_latents', False))
-
-
 def _check_decoder(model):
-  if not all(hasattr(model, a) for a in ('init_decode_cache', 'decode_step')):
-    raise UserError(f'model {_model_name(model)} has no autoregressive text decoder; '
+  if not isinstance(model, base.TextDecoderModel):
+    raise UserError(f'model {model.display_name!r} has no autoregressive text decoder; '
                     'the text modes decode delta_vae_text and ar_text runs.')
 
 
@@ -286,10 +279,8 @@ def _prior_sample(options, model, batch_size, *path):
 
 
 def _sample(options, problem, model):
-  latent = _has_latents(model)
-
   def inputs(k, rows):
-    if not latent:
+    if not model.has_latents:
       return {}
     return {'z': _prior_sample(options, model, len(rows), _LATENT, k)}
 
@@ -342,7 +333,7 @@ def _complete(options, problem, model):
   num_rows = len(primes) * steps
   prime_of_row = np.arange(num_rows) // steps
   step_of_row = np.arange(num_rows) % steps
-  if _has_latents(model):
+  if model.has_latents:
     z_a = _prior_sample(options, model, len(primes), _LATENT).numpy()
     z_b = _prior_sample(options, model, len(primes), _LATENT_B).numpy()
     lambdas = np.linspace(0.0, 1.0, steps) if steps > 1 else np.zeros([1])

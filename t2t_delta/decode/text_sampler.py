@@ -22,11 +22,11 @@ instead of samples. After an example emits EOS it emits padding (id 0); the loop
 once every example has finished (unless `stop_at_eos=False`) or after `max_length`
 positions.
 
-The models provide the interface (see `t2t_delta.models.ar_text`):
-`decode_logits(inputs, z, position)`, `init_decode_cache(batch_size, z)`,
-`decode_step(ids, t, cache)`, `max_length`, `vocab_size`. Latent models need z
-[B, T, d] (e.g. `model.sample_prior(batch, seed)` or posterior means); `ar_text` takes
-z=None.
+The models provide the interface declared by `t2t_delta.models.base.TextDecoderModel`
+(`ar_text`, `delta_vae_text`): `decode_logits(inputs, z, position)`,
+`init_decode_cache(batch_size, z)`, `decode_step(ids, t, cache)`, `max_length`,
+`vocab_size`. Latent models need z [B, T, d] (e.g. `model.sample_prior(batch, seed)` or
+posterior means); `ar_text` takes z=None.
 
     out = sample_cached(model, seed=tf.constant([1, 2]), z=z, temperature=0.8)
     out['tokens']    # int32 [B, max_length], padded with 0 after EOS

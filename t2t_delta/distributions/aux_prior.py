@@ -93,8 +93,12 @@ class LSTMPrior(tf.Module):
     """Mean negative log-likelihood per example (nats) with no gradient into z."""
     return -tf.reduce_mean(self.log_prob(tf.stop_gradient(z)))
 
-  def sample(self, batch_size, seed):
-    """Ancestral samples `[batch_size, n, d]` float32; seed is int32 `[2]`."""
+  def sample(self, n, seed=None):
+    """Ancestral samples `[n, num_steps, d]` float32, as `tfd.Distribution.sample`
+    with an integer sample shape; `seed` (a keyword, as there) is int32 `[2]`."""
+    if seed is None:
+      raise ValueError('LSTMPrior.sample is stateless: pass seed=, an int32 [2] '
+                       'tensor.')
     step_seeds = tf.random.experimental.stateless_split(seed, self.num_steps)
 
     def step(carry, step_seed):
@@ -105,7 +109,7 @@ class LSTMPrior(tf.Module):
       z = loc + scale * tf.random.stateless_normal(tf.shape(loc), step_seed)
       return hidden, cell, z
 
-    hidden, cell = self._zero_state(batch_size)
-    start = tf.broadcast_to(self.start, [batch_size, self.num_dims])
+    hidden, cell = self._zero_state(n)
+    start = tf.broadcast_to(self.start, [n, self.num_dims])
     _, _, z = tf.scan(step, step_seeds, initializer=(hidden, cell, start))
     return tf.transpose(z, [1, 0, 2])

@@ -45,6 +45,14 @@ def _standard_normal_log_prob(x):
   return -0.5 * tf.square(x) - 0.5 * math.log(2. * math.pi)
 
 
+def _made_steps(num_dims, num_steps, hidden_sizes, seeds, context_size=None):
+  """One MADE per flow step (2 outputs per dimension), orderings alternating."""
+  seeds = seeds or core.default_init_seeds()
+  return [made_lib.MADE(num_dims, hidden_sizes, 2, ordering=o, context_size=context_size,
+                        seeds=seeds, name=f'made_{i}')
+          for i, o in enumerate(made_lib.alternating_orderings(num_steps))]
+
+
 class AutoregressiveFlowPrior(tf.Module):
   """p(z) over `[d]`: N(0, I) through `num_steps` MADE affine autoregressive steps.
 
@@ -58,13 +66,9 @@ class AutoregressiveFlowPrior(tf.Module):
   def __init__(self, num_dims, num_steps=2, hidden_sizes=(64, 64), seeds=None,
                name=None):
     super().__init__(name=name)
-    seeds = seeds or core.default_init_seeds()
     self.num_dims, self.num_steps = int(num_dims), int(num_steps)
-    orderings = made_lib.alternating_orderings(self.num_steps)
     with self.name_scope:
-      self.steps = [made_lib.MADE(self.num_dims, hidden_sizes, 2, ordering=o,
-                                  seeds=seeds, name=f'made_{i}')
-                    for i, o in enumerate(orderings)]
+      self.steps = _made_steps(self.num_dims, self.num_steps, hidden_sizes, seeds)
 
   @staticmethod
   def _shift_and_log_scale(step, z):
@@ -156,14 +160,10 @@ class InverseAutoregressiveFlow(tf.Module):
   def __init__(self, num_dims, num_steps, context_size, hidden_sizes=(64, 64),
                seeds=None, name=None):
     super().__init__(name=name)
-    seeds = seeds or core.default_init_seeds()
     self.num_dims, self.num_steps = int(num_dims), int(num_steps)
-    orderings = made_lib.alternating_orderings(self.num_steps)
     with self.name_scope:
-      self.steps = [made_lib.MADE(self.num_dims, hidden_sizes, 2, ordering=o,
-                                  context_size=context_size, seeds=seeds,
-                                  name=f'made_{i}')
-                    for i, o in enumerate(orderings)]
+      self.steps = _made_steps(self.num_dims, self.num_steps, hidden_sizes, seeds,
+                               context_size=context_size)
 
   def transform(self, z0, context):
     """`(z_T, log_det_per_dim)` with log_det_per_dim `[..., d]` = Σ_t log sigmoid(s_t)."""

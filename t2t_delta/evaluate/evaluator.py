@@ -26,22 +26,19 @@ passes over the first `info_examples` examples, the NLL K more.
 """
 
 import dataclasses
-import math
 import os
 
 import numpy as np
 import tensorflow as tf
 
-from t2t_delta.decode import restore
 from t2t_delta.errors import UserError
 from t2t_delta.evaluate import information
 from t2t_delta.evaluate import nll as nll_lib
 from t2t_delta.evaluate import probe as probe_lib
 from t2t_delta.evaluate import reconstruction
 from t2t_delta.problems import base as problems_base
-from t2t_delta.train import metrics
-from t2t_delta.train import run_dir
-# Importing the trainer registers the `train.` and `adam.` gin names of config.gin.
+from t2t_delta.runtime import checkpoints, files, run_dir, run_setup
+from t2t_delta.train import eval_loop, metrics
 from t2t_delta.train import trainer as trainer_lib
 
 EVALUATOR = 't2t-delta-eval'
@@ -100,14 +97,14 @@ class Evaluator:
   """
 
   def __init__(self, output_dir, gin_params=(), batch_size=None):
-    self.setup, self.model, checkpoint = restore.load_run(output_dir, gin_params)
+    self.setup, self.model, checkpoint = run_setup.load_run(output_dir, gin_params)
     self.output_dir = output_dir
     self.problem = self.setup.problem
-    self.step = run_dir.checkpoint_step(checkpoint)
+    self.step = checkpoints.checkpoint_step(checkpoint)
     config = trainer_lib.TrainConfig()
     self.batch_size = int(batch_size or config.eval_batch_size or config.batch_size)
     self._untrained = None
-    self._latent_free_sums = None
+    self._latent_free_step = None
 
   @property
   def untrained_model(self):
@@ -119,13 +116,8 @@ class Evaluator:
   # ---- the pieces -------------------------------------------------------------------
   def elbo_record(self, encoding):
     """The trainer's record (−ELBO, rate, distortion, ...) from an encoding's sums."""
-    sums = encoding.sums
-    record = metrics.summarize(self.problem, sums, self.step, encoding.split)
-    committed = self.model.committed_rate()
-    if committed is not None and 'committed_rate' not in record:
-      record['committed_rate'] = self.problem.nats_to_unit(committed * sums['count'],
-                                                           sums['units'])
-    return record
+    return metrics.split_record(self.problem, encoding.sums, self.step, encoding.split,
+                                self.model.committed_rate())
 
   def nll_terms(self, split, options, prior='model'):
     """`{'nll_is', 'nelbo_is', 'nll_is_bits_per_example', 'nll_is_samples'}`."""
@@ -134,11 +126,12 @@ class Evaluator:
                                     chunk_size=options.nll_chunk, prior=prior,
                                     max_examples=options.max_examples)
     suffix = '' if prior == 'model' else f'_{prior}'
-    count = max(totals['count'], 1e-12)
     return {
-        f'nll_is{suffix}': self.problem.nats_to_unit(totals['nll'], totals['units']),
-        f'nelbo_is{suffix}': self.problem.nats_to_unit(totals['nelbo'], totals['units']),
-        f'nll_is{suffix}_bits_per_example': totals['nll'] / count / math.log(2.0),
+        f'nll_is{suffix}': metrics.in_unit(self.problem, totals['nll'], totals['units']),
+        f'nelbo_is{suffix}': metrics.in_unit(self.problem, totals['nelbo'],
+                                             totals['units']),
+        f'nll_is{suffix}_bits_per_example': metrics.bits_per_example(totals['nll'],
+                                                                     totals['count']),
         'nll_is_samples': int(options.nll_samples),
     }
 
@@ -227,26 +220,23 @@ class Evaluator:
         record['tsne_png'] = self._tsne(split, encoding, options)
       record['evaluator'] = EVALUATOR
       if write:
-        run_dir.append_jsonl(os.path.join(self.output_dir, run_dir.METRICS_FILE), record)
+        files.append_jsonl(run_dir.metrics_path(self.output_dir), record)
       records.append(record)
     if log:
       log(format_table(records))
     return records
 
   def _latent_free_record(self, split, options):
-    """−ELBO = NLL of a model without latents (one pass, no encoder)."""
-    if self._latent_free_sums is None:
-      def sums(features):
-        out = self.model(features, training=False, seed=tf.constant([0, 0], tf.int32))
-        return metrics.batch_sums(self.problem, features, out)
-      self._latent_free_sums = tf.function(sums)
-    totals = {}
-    for features in information.capped_dataset(self.problem, split, self.batch_size,
-                                                options.max_examples):
-      metrics.add(totals, metrics.to_numpy(self._latent_free_sums(features)))
-    if not totals:
-      raise UserError(f'the {split} split of {self.problem.registered_name} is empty.')
-    return metrics.summarize(self.problem, totals, self.step, split)
+    """−ELBO = NLL of a model without latents: the trainer's evaluation pass."""
+    if self._latent_free_step is None:
+      self._latent_free_step = tf.function(
+          lambda features: eval_loop.batch_terms(self.model, self.problem, features))
+    batches = information.capped_dataset(self.problem, split, self.batch_size,
+                                         options.max_examples)
+    totals, _ = eval_loop.split_totals(self._latent_free_step, batches, self.problem,
+                                       split)
+    return metrics.split_record(self.problem, totals, self.step, split,
+                                self.model.committed_rate())
 
   def _tsne(self, split, encoding, options):
     first = self.problem.label_keys[0] if self.problem.label_keys else None

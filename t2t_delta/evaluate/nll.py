@@ -9,13 +9,13 @@ which is a lower bound that is never looser than the ELBO estimated from the sam
 samples (mean_k w_k, by Jensen's inequality) and tightens to log p(x) as K grows; it is
 exact for every K when q is the true posterior (then w_k = log p(x) for all k).
 
-Works with any `LatentVariableModel` through `encode`, `prior` and `decode`:
+Works with any `LatentVariableModel` through `encode`, `prior` and `likelihood`:
 
 * q(z | x) = `model.encode(features, training=False, seed)`; the samples and their
   log-densities come from `experimental_sample_and_log_prob`, so flow posteriors (IAF)
   never need their inverse;
-* log p(z) = `model.prior().log_prob(z)` (e.g. the AR(1) prior), or with
-  `prior='aux'` the model's auxiliary prior `model.aux_prior.log_prob(z)`;
+* log p(z) = `model.named_prior(prior).log_prob(z)`: the model's own prior
+  (`prior='model'`, e.g. the AR(1) prior) or its auxiliary prior (`prior='aux'`);
 * log p(x | z) = `model.log_likelihood(features, z)` (for text problems the token
   log-probabilities summed over the real tokens).
 
@@ -52,16 +52,8 @@ def _merge(x):
 
 
 def prior_log_prob(model, z, prior='model'):
-  """log p(z) `[N]` for z `[N, ...]` under the model's prior or its auxiliary prior."""
-  if prior == 'model':
-    return model.prior().log_prob(z)
-  if prior == 'aux':
-    aux = getattr(model, 'aux_prior', None)
-    if aux is None:
-      raise UserError(f'{type(model).__name__} has no auxiliary prior; use '
-                      "prior='model'.")
-    return aux.log_prob(z)
-  raise UserError(f"prior={prior!r}; valid: 'model', 'aux'.")
+  """log p(z) `[N]` for z `[N, ...]` under the prior named `prior` ('model', 'aux')."""
+  return model.named_prior(prior).log_prob(z)
 
 
 def _masked_sequence_log_ratio(model, posterior, z, prior):
@@ -84,11 +76,11 @@ def _masked_sequence_log_ratio(model, posterior, z, prior):
   else:
     prior_dist = model.prior()
     if isinstance(prior_dist, distributions.AR1Prior):
-      alphas = tf.cast(prior_dist.alphas, flat_z.dtype)
+      decay, scale = (tf.cast(c, flat_z.dtype)
+                      for c in prior_dist.transition_coefficients())   # [T, d]
       previous = tf.pad(flat_z[:, :-1], [[0, 0], [1, 0], [0, 0]])
-      first = tf.cast(tf.range(tf.shape(flat_z)[1]) == 0, flat_z.dtype)[None, :, None]
-      p_loc = alphas * previous
-      p_scale = first + (1.0 - first) * tf.sqrt(1.0 - alphas ** 2) * tf.ones_like(previous)
+      p_loc = decay * previous
+      p_scale = scale * tf.ones_like(previous)
     else:  # factorised over steps (e.g. N(0, I))
       p_loc, p_scale = tf.zeros_like(flat_z), tf.ones_like(flat_z)
   log_p = tf.reduce_sum(tfd.Normal(p_loc, p_scale).log_prob(flat_z), -1)
@@ -130,14 +122,10 @@ class ImportanceSampler:
   def __init__(self, model, num_samples, chunk_size=16, prior='model', compile=True):
     if num_samples < 1:
       raise UserError(f'num_samples must be >= 1, got {num_samples}.')
-    if not getattr(model, 'has_latents', False):
-      raise UserError(f'{type(model).__name__} has no latents: its -ELBO is already '
+    if not model.has_latents:
+      raise UserError(f'{model.display_name} has no latents: its -ELBO is already '
                       'the exact NLL.')
-    if prior not in ('model', 'aux'):
-      raise UserError(f"prior={prior!r}; valid: 'model', 'aux'.")
-    if prior == 'aux' and getattr(model, 'aux_prior', None) is None:
-      raise UserError(f'{type(model).__name__} has no auxiliary prior; use '
-                      "prior='model'.")
+    model.check_prior(prior)
     self.model, self.num_samples, self.prior = model, int(num_samples), prior
     self.chunk_size = max(1, min(int(chunk_size), self.num_samples))
     fn = lambda features, seed, k: log_weights(model, features, k, seed, prior)

@@ -35,7 +35,7 @@ from absl import flags
 from t2t_delta import cli_common
 from t2t_delta import errors
 from t2t_delta.errors import UserError
-from t2t_delta.train import run_dir  # no TensorFlow import
+from t2t_delta.runtime import files  # no TensorFlow import
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('out', None, 'Directory for the plots and report.md.')
@@ -148,7 +148,7 @@ def load_run(path, split='test'):
   if os.path.exists(config_path):
     with open(config_path) as f:
       bindings = parse_gin_bindings(f.read())
-  record = pick_record(run_dir.read_jsonl(os.path.join(path, 'metrics.jsonl')), split)
+  record = pick_record(files.read_jsonl(os.path.join(path, 'metrics.jsonl')), split)
   if record is None:
     raise UserError(f'{path} has no {split!r} record in metrics.jsonl; train to the end '
                     'or run t2t-delta-eval on it.')

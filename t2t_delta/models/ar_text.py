@@ -1,15 +1,10 @@
 """`ar_text`: a Transformer language model without latents (the δ-VAE's AR baseline).
 
-Also documents the decoding interface the text models share, which the samplers in
-`t2t_delta.decode.text_sampler` use (helpers shared by the text models are in
-`t2t_delta.models.text_common`):
-
-    model.decode_logits(inputs, z=None, position=None)   # full pass, inference mode
-    cache = model.init_decode_cache(batch_size, z=None)  # KV cache (static shapes)
-    logits, cache = model.decode_step(ids, t, cache)     # one position
-
-`inputs` are decoder inputs (targets shifted right; id 0 at position 0 is the start
-symbol, the padding id doubling as BOS), and the logits at position t predict target t.
+Helpers the text models share (shifting targets right, the masked token distortion)
+are in `t2t_delta.models.text_common`. The decoding interface the samplers in
+`t2t_delta.decode.text_sampler` use is declared by `base.TextDecoderModel` (decoder
+inputs are the targets shifted right; id 0 at position 0 is the start symbol, the
+padding id doubling as BOS).
 """
 
 import tensorflow as tf
@@ -22,7 +17,7 @@ from t2t_delta.models import text_common
 
 
 @registry.register_model
-class ArText(base.Model):
+class ArText(base.TextDecoderModel):
   """Transformer language model p(x) = Π_t p(x_t | x_<t); rate 0.
 
   Args (gin `ar_text.*`):

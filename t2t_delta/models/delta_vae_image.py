@@ -226,7 +226,7 @@ class DeltaVaeImage(base.LatentVariableModel):
     """DMOL parameters `[B, H, W, P]` for images `x` in [-1, 1] and latents z."""
     return self.decoder(x, z, training=training, seed=seed)
 
-  def decode(self, features, z, training, seed):
+  def likelihood(self, features, z, training, seed):
     x = self.network_inputs(features)
     return self.decoder.distribution(self.decoder_output(x, z, training, seed))
 
@@ -247,7 +247,7 @@ class DeltaVaeImage(base.LatentVariableModel):
     loc, scale = self.posterior_params(x, training=training, seed=encoder_seed)
     rate_per_dim = self.rate_per_dim(loc, scale)
     z = self.latent.reparameterized_sample(loc, scale, sample_seed)
-    likelihood = self.decode(features, z, training, decoder_seed)
+    likelihood = self.likelihood(features, z, training, decoder_seed)
     distortion = -likelihood.log_prob(images)
     log_p_aux = self.aux_prior.log_prob(tf.stop_gradient(z))
     log_q = tf.reduce_sum(tfd.Normal(loc, scale).log_prob(z), axis=[1, 2])

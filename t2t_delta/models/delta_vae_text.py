@@ -68,7 +68,7 @@ ENCODER_STRUCTURES = ('anti_causal', 'non_causal')
 
 
 @registry.register_model
-class DeltaVaeText(base.LatentVariableModel):
+class DeltaVaeText(base.LatentVariableModel, base.TextDecoderModel):
   """δ-VAE for text: anti-causal Transformer encoder, AR(1) prior, Transformer decoder.
 
   Args (gin `delta_vae_text.*`):
@@ -189,21 +189,13 @@ class DeltaVaeText(base.LatentVariableModel):
     """p(z) over the full window, event [T, d] (an `AR1Prior`; alphas 0: N(0, I))."""
     return self.latent.prior()
 
-  def decode(self, features, z, training, seed):
+  def likelihood(self, features, z, training, seed):
     """p(x|z): Categorical over each token, batch shape [B, T] (mask it yourself)."""
     targets = tf.cast(features['targets'], tf.int32)
     mask = tf.cast(features['mask'], tf.float32)
     logits = self._decoder_logits(text_common.shift_right(targets), z, mask <= 0.0,
                                   training, seed)
     return tfd.Categorical(logits=tf.cast(logits, tf.float32))
-
-  def sample_prior(self, batch_size, seed, prior='ar1'):
-    """z [B, T, d] from the AR(1)/standard-normal prior ('ar1') or the aux prior."""
-    if prior == 'aux':
-      return self.aux_prior.sample(batch_size, seed)
-    if prior != 'ar1':
-      raise UserError(f"prior={prior!r}; valid: 'ar1', 'aux'.")
-    return self.prior().sample(batch_size, seed=seed)
 
   # ---- the decoder's conditioning -----------------------------------------------------
   def _conditioning(self, z):
@@ -270,7 +262,7 @@ class DeltaVaeText(base.LatentVariableModel):
     """Committed rate of a max_length sentence in nats (0 for a plain VAE)."""
     return float(self._committed_table[-1].numpy())
 
-  # ---- decoding interface (see t2t_delta.decode.text_sampler) -------------------------
+  # ---- decoding interface (base.TextDecoderModel) ---------------------------------
   def _check_z(self, z):
     if z is None:
       raise ValueError('delta_vae_text decodes from latents: pass z [B, T, d] (e.g. '

@@ -56,7 +56,7 @@ class VaeConv(base.LatentVariableModel):
   def prior(self):
     return _standard_normal(self.latent_dim)
 
-  def decode(self, features, z, training=False, seed=None):
+  def likelihood(self, features, z, training=False, seed=None):
     h, w, c = self.image_shape
     y = tf.reshape(self.dec_in(z), [-1, h // 4, w // 4, self.hidden])
     y = tf.image.resize(y, [h, w], method='nearest')
@@ -67,7 +67,7 @@ class VaeConv(base.LatentVariableModel):
   def __call__(self, features, training, seed):
     posterior = self.encode(features)
     z = posterior.sample(seed=seed)
-    likelihood = self.decode(features, z)
+    likelihood = self.likelihood(features, z)
     distortion = -likelihood.log_prob(tf.cast(features['image'], tf.int32))
     rate = tfd.kl_divergence(posterior, self.prior())
     return {'distortion': distortion, 'rate': rate,
@@ -105,14 +105,14 @@ class VaeBow(base.LatentVariableModel):
   def prior(self):
     return _standard_normal(self.latent_dim)
 
-  def decode(self, features, z, training=False, seed=None):
+  def likelihood(self, features, z, training=False, seed=None):
     hidden = tf.nn.relu(self.dec_hidden(z)[:, None, :] + self.positions)
     return tfd.Categorical(logits=self.dec_out(hidden))   # batch [B, T]
 
   def __call__(self, features, training, seed):
     posterior = self.encode(features)
     z = posterior.sample(seed=seed)
-    log_probs = self.decode(features, z).log_prob(features['targets'])
+    log_probs = self.likelihood(features, z).log_prob(features['targets'])
     distortion = -tf.reduce_sum(log_probs * tf.cast(features['mask'], tf.float32), axis=1)
     rate = tfd.kl_divergence(posterior, self.prior())
     return {'distortion': distortion, 'rate': rate,

@@ -242,7 +242,7 @@ class VlaeImage(base.LatentVariableModel):
     """p(x | z) with its incremental form (for the image sampler)."""
     return self.decoder
 
-  def decode(self, features, z, training, seed):
+  def likelihood(self, features, z, training, seed):
     x = image_common.images_to_float(features['image'])
     return self.decoder.distribution(self.decoder(x, z, training=training, seed=seed))
 
@@ -252,9 +252,6 @@ class VlaeImage(base.LatentVariableModel):
     if self.iaf is None:
       return loc
     return self.iaf.transform(loc, context)[0]
-
-  def sample_prior(self, batch_size, seed):
-    return self.prior().sample(batch_size, seed=seed)
 
   def __call__(self, features, training, seed):
     images = features['image']
@@ -271,7 +268,7 @@ class VlaeImage(base.LatentVariableModel):
         z, log_det = self.iaf.transform(z, context)
         log_q -= log_det
       rate_per_dim = log_q - self.prior_log_prob_per_dim(z)
-    likelihood = self.decode(features, z, training, decoder_seed)
+    likelihood = self.likelihood(features, z, training, decoder_seed)
     distortion = -likelihood.log_prob(images)
     return {
         'distortion': distortion,

@@ -28,9 +28,9 @@ STRATEGIES = ('auto', 'cpu', 'mirrored', 'multi_worker', 'tpu')
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('problem', None, 'Registered problem name, e.g. image_synthetic '
-                    '(see --registry_help).')
+                    '(see --registry_help); overrides run.problem of the gin files.')
 flags.DEFINE_string('model', None, 'Registered model name, e.g. delta_vae_image '
-                    '(see --registry_help).')
+                    '(see --registry_help); overrides run.model of the gin files.')
 flags.DEFINE_multi_string('gin_file', [], 'Gin config file (repeatable; later files '
                           'override earlier ones). Paths are tried as given, then relative '
                           'to the t2t_delta source tree.')
@@ -65,7 +65,7 @@ flags.DEFINE_bool('registry_help', False, 'List registered problems and models, 
 def _refuse_busy_run_dir():
   """A second trainer on a run directory in use fails before TensorFlow loads."""
   if FLAGS.output_dir:
-    from t2t_delta.train import run_lock  # pylint: disable=g-import-not-at-top
+    from t2t_delta.runtime import run_lock  # pylint: disable=g-import-not-at-top
     run_lock.check_free(FLAGS.output_dir)
 
 
@@ -87,25 +87,51 @@ def _raise_interrupted(signum, frame):
   raise _Interrupted(signum)
 
 
+def _run_setup():
+  """The run named by the flags (UserError for a bad flag, binding or directory)."""
+  from t2t_delta.runtime import run_setup  # pylint: disable=g-import-not-at-top
+  if not FLAGS.output_dir:
+    raise UserError('missing --output_dir; see t2t-delta-trainer --help.')
+  overrides = []
+  if FLAGS.train_steps is not None:
+    overrides.append((f'train.steps = {FLAGS.train_steps}',
+                      f'--train_steps={FLAGS.train_steps}'))
+  if FLAGS.eval_every is not None:
+    overrides.append((f'train.eval_every = {FLAGS.eval_every}',
+                      f'--eval_every={FLAGS.eval_every}'))
+  return run_setup.RunSetup.for_training(
+      FLAGS.problem, FLAGS.model, FLAGS.output_dir, FLAGS.data_dir, FLAGS.seed,
+      FLAGS.gin_file, FLAGS.gin_param, overrides)
+
+
+def _strategy():
+  # pylint: disable=g-import-not-at-top
+  from t2t_delta.train import strategies
+  if FLAGS.cpu_devices > 1:
+    strategies.split_cpu_devices(FLAGS.cpu_devices)
+  return strategies.make_strategy(FLAGS.strategy, FLAGS.tpu)
+
+
 def run(argv):
   del argv
-  from t2t_delta import registry  # pylint: disable=g-import-not-at-top
-  from t2t_delta.train import config as config_lib  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from t2t_delta import registry
+  from t2t_delta.runtime import checkpoints, run_dir
+  from t2t_delta.train.trainer import Trainer
   if FLAGS.registry_help:
     print(registry.help_string())
     return 0
-  setup = config_lib.RunSetup.from_flags(FLAGS)
+  setup = _run_setup()
   if FLAGS.schedule == 'evaluate':
-    from t2t_delta.train import run_dir  # pylint: disable=g-import-not-at-top
-    if not run_dir.has_checkpoint(FLAGS.output_dir):
+    if not checkpoints.has_checkpoint(FLAGS.output_dir):
       raise UserError(f'no checkpoint in {run_dir.checkpoint_dir(FLAGS.output_dir)} to '
                       'evaluate; train first (same --output_dir) or point --output_dir '
                       'at a run.')
-    trainer = setup.trainer(write_run_info=False)
+    trainer = Trainer.for_run(setup, _strategy(), write_run_info=False)
     trainer.check_runnable(memory_check=FLAGS.check_memory)
     trainer.evaluate_splits(trainer.config.final_splits)
     return 0
-  trainer = setup.trainer()
+  trainer = Trainer.for_run(setup, _strategy())
   trainer.check_runnable(memory_check=FLAGS.check_memory)
   trainer.train(evaluate=FLAGS.schedule == 'train_and_evaluate')
   return 0

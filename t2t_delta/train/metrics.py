@@ -1,8 +1,9 @@
 """Reported metrics: nats per example -> the problem's unit, and `metrics.jsonl`.
 
-All conversions happen here. For a split, every term is the ratio of sums over the
-whole split: Σ nats / Σ units (dimensions for images, tokens for text), then divided by
-ln 2 for bits. So −ELBO = distortion + rate holds exactly in every unit.
+All conversions from nats happen here (`in_unit`, `bits_per_example`). For a split,
+every term is the ratio of sums over the whole split: Σ nats / Σ units (dimensions for
+images, tokens for text), then divided by ln 2 for bits. So −ELBO = distortion + rate
+holds exactly in every unit.
 
 Reported keys (values in `unit` unless the key says otherwise):
   nelbo, rate, distortion          −ELBO = D + R under the model's prior
@@ -50,11 +51,19 @@ def _weights(features, batch):
   return tf.ones([batch], tf.float32) if weight is None else tf.cast(weight, tf.float32)
 
 
+def in_unit(problem, nats, units):
+  """Σ nats over Σ units (dimensions, tokens) in the problem's unit (bits/dim, ...)."""
+  return problem.nats_to_unit(float(nats), float(units))
+
+
+def bits_per_example(nats, count):
+  """Σ nats over Σ examples in bits per example."""
+  return float(nats) / max(float(count), 1e-12) / math.log(2.0)
+
+
 def summarize(problem, sums, step, split):
   """Totals over a split (dict of floats, in nats) -> a metrics.jsonl record."""
-  units = float(sums['units'])
-  count = max(float(sums['count']), 1e-12)
-  to_unit = lambda nats: problem.nats_to_unit(float(nats), units)
+  to_unit = lambda nats: in_unit(problem, nats, sums['units'])
   record = {'step': int(step), 'split': split, 'unit': problem.unit,
             'num_examples': int(round(float(sums['count'])))}
   distortion, rate = float(sums['distortion']), float(sums['rate'])
@@ -67,10 +76,20 @@ def summarize(problem, sums, step, split):
     record[key] = to_unit(sums[key])
   if 'rate_aux' in sums:
     record['nelbo_aux'] = to_unit(distortion + float(sums['rate_aux']))
-  bits = lambda nats: float(nats) / count / math.log(2.0)
+  bits = lambda nats: bits_per_example(nats, sums['count'])
   record['rate_bits_per_example'] = bits(rate)
   record['distortion_bits_per_example'] = bits(distortion)
   record['nelbo_bits_per_example'] = bits(distortion + rate)
+  return record
+
+
+def split_record(problem, totals, step, split, committed_rate=None):
+  """`summarize`, plus `committed_rate`: δ (nats per example, for models that have one;
+  else None) in the problem's unit, unless the totals carry their own."""
+  record = summarize(problem, totals, step, split)
+  if committed_rate is not None and 'committed_rate' not in record:
+    record['committed_rate'] = in_unit(problem, committed_rate * totals['count'],
+                                       totals['units'])
   return record
 
 

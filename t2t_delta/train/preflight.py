@@ -22,6 +22,7 @@ import numpy as np
 import psutil
 import tensorflow as tf
 
+from t2t_delta import errors
 from t2t_delta.errors import UserError
 
 INT32_MAX = 2**31 - 1
@@ -149,17 +150,12 @@ def trace_step(model, problem, objective, model_name):
         dummy_specs(problem, 1)).graph
   except UserError as e:
     raise UserError(f'cannot run model {model_name} on problem '
-                    f'{problem.registered_name}: {_first_line(e)}; check the '
+                    f'{problem.registered_name}: {errors.first_line(e)}; check the '
                     f'{model_name}.* gin bindings.') from None
   except (ValueError, TypeError, tf.errors.OpError) as e:
     raise UserError(f'cannot run model {model_name} on problem '
-                    f'{problem.registered_name}: {_first_line(e)}; check the '
+                    f'{problem.registered_name}: {errors.first_line(e)}; check the '
                     f'{model_name}.* and train.* gin bindings.') from None
-
-
-def _first_line(error):
-  lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-  return lines[0].rstrip('.') if lines else type(error).__name__
 
 
 def graph_tensor_sizes(graph):

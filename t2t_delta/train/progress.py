@@ -77,11 +77,10 @@ class Progress:
     window_time, window_step = self._window_start
     rate = (step - window_step) / max(now - window_time, 1e-9)
     self._window_start = (now, step)
-    record = metrics.summarize(self.problem, self._sums, step, 'train')
-    loss = self.problem.nats_to_unit(self._sums.get('loss', 0.0), self._sums['units'])
+    record = metrics.summarize(self.problem, self._sums, step, 'train')   # has 'loss'
     self._sums = {}
     eta = self.eta_seconds(step)
     return (f'step {step}/{self.total_steps}  elapsed {duration(now - self.started)}  '
             f'ETA {duration(eta) if eta is not None else "?"}  {rate:.2f} steps/s  '
-            f'{metrics.format_terms(record)}  loss {loss:.6f}  lr {learning_rate:.3g}'
-            ), record
+            f'{metrics.format_terms(record)}  loss {record["loss"]:.6f}  '
+            f'lr {learning_rate:.3g}'), record

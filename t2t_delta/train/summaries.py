@@ -17,7 +17,7 @@ At an evaluation the trainer writes the record's scalars and, through `write_eva
 Images are decoded by the cached sampler of `t2t_delta.decode.image_sampler` in one
 batch (one trace for the whole run), text by `t2t_delta.decode.text_sampler`;
 decoders that are factorised given z (`vae_conv`, `vae_bow`: no autoregressive
-decoder) are sampled from `model.decode(...)` directly. Latents and sampling noise
+decoder) are sampled from `model.likelihood(...)` directly. Latents and sampling noise
 come from the run's --seed and are the same at every evaluation, so TensorBoard shows
 the same draws decoded by an improving model.
 
@@ -37,6 +37,7 @@ from t2t_delta.decode import pictures
 from t2t_delta.decode import text_modes
 from t2t_delta.decode import text_sampler
 from t2t_delta.errors import UserError
+from t2t_delta.models import base as models_base
 
 
 @gin.configurable('summaries')
@@ -106,7 +107,7 @@ def write_eval(config, model, problem, split, step, kl_per_dim, seed, pictures=T
     _write_texts(config, model, problem, split, step, seed)
 
 
-def _options(config, seed, batch_size, prior='ar1'):
+def _options(config, seed, batch_size, prior='model'):
   """The decoder's option dict (see `t2t_delta.decode.image_modes`)."""
   return {'seed': int(seed), 'prior': prior, 'batch_size': max(int(batch_size), 1),
           'temperature': float(config.temperature)}
@@ -170,7 +171,7 @@ def _decode_texts(model, problem, z, options, num=None):
   """Sentences (str) sampled from p(x|z) (or p(x) without latents)."""
   num = len(z) if z is not None else num
   seed = image_modes.option_seed(options, 2)
-  if hasattr(model, 'decode_step'):
+  if isinstance(model, models_base.TextDecoderModel):
     out = text_sampler.sample_cached(
         model, seed, z=None if z is None else tf.constant(z, tf.float32),
         batch_size=num, temperature=options['temperature'])
@@ -179,8 +180,8 @@ def _decode_texts(model, problem, z, options, num=None):
   length = problem.max_length
   features = {'targets': tf.zeros([num, length], tf.int32),
               'mask': tf.ones([num, length], tf.float32)}
-  tokens = model.decode(features, tf.constant(z), training=False, seed=seed).sample(
-      seed=seed).numpy()
+  tokens = model.likelihood(features, tf.constant(z), training=False,
+                            seed=seed).sample(seed=seed).numpy()
   return [_render(problem, row) for row in tokens]
 
 

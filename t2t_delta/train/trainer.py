@@ -21,10 +21,8 @@ import contextlib
 import dataclasses
 import math
 import os
-import shutil
 import signal
 import sys
-import tempfile
 import time
 
 import gin
@@ -35,7 +33,8 @@ from t2t_delta import errors
 from t2t_delta import objectives as objectives_lib
 from t2t_delta.errors import UserError
 from t2t_delta.evaluate import information
-from t2t_delta.train import inputs, metrics, preflight, progress, run_dir, run_lock
+from t2t_delta.runtime import checkpoints, files, run_dir, run_lock
+from t2t_delta.train import eval_loop, inputs, metrics, preflight, progress
 from t2t_delta.train import schedules, strategies, summaries
 from t2t_delta.train.optimizer import Adam
 
@@ -140,6 +139,29 @@ class TrainConfig:
     check('fault_hook', lambda v: v is None or callable(v),
           'None or a function such as @inject_nonfinite')
 
+  # ---- what happens after a step -----------------------------------------------------
+  def log_at(self, step):
+    """Whether a progress line follows `step`."""
+    return bool(self.log_every) and (step % self.log_every == 0 or step == self.steps)
+
+  def eval_at(self, step):
+    """Whether `eval_split` is evaluated after `step` (the last step evaluates the
+    `final_splits` instead)."""
+    return bool(self.eval_every) and step % self.eval_every == 0 and step < self.steps
+
+  def checkpoint_at(self, step, seconds_since_save):
+    """Whether a checkpoint follows `step`: every `checkpoint_every_steps` steps, once
+    `checkpoint_every_secs` passed since the last one, and at the last step."""
+    return ((bool(self.checkpoint_every_steps) and step % self.checkpoint_every_steps == 0)
+            or seconds_since_save > self.checkpoint_every_secs or step == self.steps)
+
+  def loop_length(self, step):
+    """Steps of the compiled loop that starts after `step`: at most `steps_per_loop`,
+    ending at the next step that logs, evaluates or checkpoints and at `steps`."""
+    return min(self.steps_per_loop, self.steps - step,
+               _steps_to_boundary(step, self.log_every, self.eval_every,
+                                  self.checkpoint_every_steps))
+
 
 class _SignalFlag:
   """Records SIGTERM/SIGINT so the loop can checkpoint and exit between steps."""
@@ -182,8 +204,6 @@ class Trainer:
     self.summary_config = summaries.SummaryConfig()
     self.run_info = run_info or {}
     self.is_chief = strategies.is_chief(strategy)
-    self._worker_checkpoint_dir = None if self.is_chief else tempfile.mkdtemp(
-        prefix='t2t_delta_worker_checkpoints_')
     c = self.config
     c.validate()
     self.summary_config.validate()
@@ -199,7 +219,7 @@ class Trainer:
       if split not in ('train', 'eval', 'test'):
         raise UserError(f"unknown split {split!r} in train.eval_split/final_splits; "
                         "valid: 'train', 'eval', 'test'.")
-    model_name = getattr(model_cls, 'registered_name', model_cls.__name__)
+    model_name = model_cls.registered_name or model_cls.__name__
     self.model_name = model_name
     for configurable in (model_cls, c.objective, c.learning_rate):
       preflight.check_bindings(configurable)
@@ -210,7 +230,7 @@ class Trainer:
         raise
       except (ValueError, TypeError, tf.errors.InvalidArgumentError) as e:
         raise UserError(f'cannot build model {model_name} for problem '
-                        f'{problem.registered_name}: {_first_line(e)}; check the '
+                        f'{problem.registered_name}: {errors.first_line(e)}; check the '
                         f'{model_name}.* gin bindings.') from None
       self.variables = list(self.model.trainable_variables)
       try:
@@ -219,14 +239,27 @@ class Trainer:
       except UserError:
         raise
       except (ValueError, TypeError, tf.errors.InvalidArgumentError) as e:
-        raise UserError(f'bad optimizer or learning-rate setting: {_first_line(e)}; check '
-                        'the adam.* and train.learning_rate bindings.') from None
+        raise UserError(f'bad optimizer or learning-rate setting: {errors.first_line(e)}; '
+                        'check the adam.* and train.learning_rate bindings.') from None
     self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
-    self.manager = self._make_manager()
+    self.saver = checkpoints.Saver(self.checkpoint, output_dir, c.keep_checkpoint_max,
+                                   self.optimizer.iterations, self.is_chief)
     self._train_loop = None
     self._eval_step = None
     self._pictures_step = None   # the step whose eval pictures/texts were written
     self._signals = None         # _SignalFlag while training or evaluating
+
+  @classmethod
+  def for_run(cls, setup, strategy, write_run_info=True):
+    """The Trainer of a `runtime.run_setup.RunSetup` (nothing is written here).
+
+    With `write_run_info`, the trainer writes run.json (chief only) once the first
+    training step of the invocation has run, i.e. after every check of the flags, gin
+    bindings, data and model has passed and the model has run once.
+    """
+    return cls(setup.problem, setup.model_cls, setup.output_dir, strategy,
+               seed=setup.seed, config=TrainConfig(),
+               run_info=setup.run_info() if write_run_info else None)
 
   def check_runnable(self, memory_check=True):
     """Trace the model on a dummy batch and estimate the memory of a step (no writes).
@@ -247,77 +280,27 @@ class Trainer:
   def num_parameters(self):
     return sum(int(np.prod(v.shape)) for v in self.variables)
 
-  # ---- state ----------------------------------------------------------------------------
+  # ---- state -------------------------------------------------------------------------
   @property
   def step(self):
     return int(self.optimizer.iterations.numpy())
 
-  def _make_manager(self):
-    directory = (run_dir.checkpoint_dir(self.output_dir) if self.is_chief
-                 else self._worker_checkpoint_dir)
-    return tf.train.CheckpointManager(
-        self.checkpoint, directory,
-        max_to_keep=self.config.keep_checkpoint_max,
-        step_counter=self.optimizer.iterations)
+  @property
+  def skipped(self):
+    """Updates skipped so far because of non-finite values (train.nonfinite='skip')."""
+    return int(self.optimizer.skipped.numpy())
 
   def restore(self):
     """Restore the newest checkpoint that loads; returns its path or None.
 
-    Every worker reads the chief's checkpoints; only the chief repairs the directory.
-    Candidates are the checkpoints listed in the `checkpoint` state file, newest first,
-    then complete checkpoints found on disk but not listed (written just before a kill,
-    or listed in a state file that cannot be read). One that is incomplete or fails to
-    load is skipped with a warning, so a partially written checkpoint is never used; the
-    state file is then rewritten to list only what remains. Raises UserError if
-    checkpoints exist but none of them loads (e.g. the model's gin bindings changed).
+    Every worker reads the chief's checkpoints; only the chief repairs the directory
+    (see `checkpoints.restore_for_training`). Raises UserError if checkpoints exist but
+    none of them loads (e.g. the model's gin bindings changed).
     """
-    directory = run_dir.checkpoint_dir(self.output_dir)
-    if not os.path.isdir(directory):
-      return None
-    if self.is_chief:
-      run_dir.remove_stale_temporaries(self.output_dir)
-    listed, stamps, last_preserved, readable = run_dir.read_checkpoint_state(directory)
-    if not readable:
-      _log(f'warning: {os.path.join(directory, run_dir.CHECKPOINT_STATE)} cannot be '
-           'parsed; using the checkpoints found on disk.')
-    listed = [os.path.normpath(p) for p in listed]
-    by_step = lambda paths: sorted(paths, key=lambda p: run_dir.checkpoint_step(p) or -1,
-                                   reverse=True)
-    on_disk = [os.path.normpath(p) for p in run_dir.checkpoints_on_disk(directory)]
-    candidates = by_step(listed) + [p for p in on_disk if p not in listed]
-    rejected, reasons, restored = set(), [], None
-    for path in candidates:
-      reason = run_dir.checkpoint_defect(path)
-      if reason is None:
-        try:
-          self.checkpoint.restore(path).assert_existing_objects_matched()
-          restored = path
-          break
-        except Exception as e:  # pylint: disable=broad-except
-          reason = _first_line(e)
-      rejected.add(path)
-      reasons.append(f'{os.path.basename(path)}: {reason}')
-      _log(f'warning: cannot restore checkpoint {path} ({reason}); trying an older one.')
-    if candidates and restored is None:
-      raise UserError(f'no checkpoint in {directory} can be restored ({reasons[0]}); if '
-                      'the model or its gin bindings changed, use a new --output_dir.')
-    # Older listed checkpoints can be half-deleted (a kill while the manager removed
-    # them); keep only complete ones so that every listed checkpoint loads.
-    step_of = run_dir.checkpoint_step
-    older = [p for p in listed if restored and p not in rejected and step_of(p) is not None
-             and step_of(p) < step_of(restored)]
-    complete = [p for p in older if run_dir.checkpoint_defect(p) is None]
-    if self.is_chief and (rejected or not readable or (restored and restored not in listed)
-                          or len(complete) != len(older)):
-      stamp_of = dict(zip(listed, stamps)) if stamps else {}
-      paths = complete + [restored] if restored else []
-      now = time.time()
-      run_dir.write_checkpoint_state(directory, paths, [stamp_of.get(p, now) for p in paths],
-                                     last_preserved)
-      self.manager = self._make_manager()
-    if restored and rejected:
-      _log(f'warning: resumed from {restored} instead of the newer, damaged '
-           f'checkpoint(s) {", ".join(sorted(os.path.basename(p) for p in rejected))}.')
+    restored, rewritten = checkpoints.restore_for_training(
+        self.checkpoint, self.output_dir, repair=self.is_chief, log=_log)
+    if rewritten:
+      self.saver.reload()
     return restored
 
   def startup_line(self, restored, evaluating=False):
@@ -335,18 +318,13 @@ class Trainer:
 
   def save(self):
     """Checkpoint at the current step (every worker must call it); returns its path."""
-    with errors.writing(f'checkpoint {self.manager.directory}/ckpt-{self.step}',
-                        self._resume_advice()):
-      path = self.manager.save(checkpoint_number=self.step)
-    if not self.is_chief:
-      shutil.rmtree(self._worker_checkpoint_dir, ignore_errors=True)
-    return path
+    return self.saver.save(self.step, self._resume_advice())
 
   def _summary_writer(self, writers, split):
     """The TensorBoard writer of a split (a no-op writer on non-chief workers)."""
     if split not in writers:
       writers[split] = (tf.summary.create_file_writer(
-          os.path.join(self.output_dir, run_dir.SUMMARY_DIR, split)) if self.is_chief
+          run_dir.summary_dir(self.output_dir, split)) if self.is_chief
                         else tf.summary.create_noop_writer())
     return writers[split]
 
@@ -414,21 +392,17 @@ class Trainer:
     return sums, flags
 
   def _build_eval_step(self):
-    def replica_eval(features):
-      out = self.model(features, training=False, seed=tf.constant([0, 0], tf.int32))
-      return metrics.batch_sums(self.problem, features, out), metrics.group_sums(
-          features, out)
-
     @tf.function
     def eval_step(features):
-      sums, groups = self.strategy.run(replica_eval, (features,))
+      sums, groups = self.strategy.run(
+          lambda f: eval_loop.batch_terms(self.model, self.problem, f), (features,))
       reduce = lambda v: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
       return ({k: reduce(v) for k, v in sums.items()},
               {k: reduce(v) for k, v in groups.items()})
 
     return eval_step
 
-  # ---- public API ---------------------------------------------------------------------
+  # ---- public API --------------------------------------------------------------------
   def evaluate(self, split):
     """Whole-split metrics record (also appended to metrics.jsonl by the caller)."""
     return self._evaluate(split)[0]
@@ -439,23 +413,10 @@ class Trainer:
       self._eval_step = self._build_eval_step()
     dataset = self.strategy.distribute_datasets_from_function(
         lambda ctx: inputs.eval_dataset(self.problem, split, self.eval_batch_size, ctx))
-    totals, per_group = {}, None
-    for features in dataset:
-      self._check_signal()
-      sums, groups = self._eval_step(features)
-      metrics.add(totals, metrics.to_numpy(sums))
-      if 'rate_per_group' in groups:
-        value = np.asarray(groups['rate_per_group'], np.float64)
-        per_group = value if per_group is None else per_group + value
-    if not totals:
-      raise UserError(f'the {split} split of {self.problem.registered_name} is empty.')
-    record = metrics.summarize(self.problem, totals, self.step, split)
-    if self.model.committed_rate() is not None and 'committed_rate' not in record:
-      delta = self.model.committed_rate()
-      record['committed_rate'] = self.problem.nats_to_unit(
-          delta * totals['count'], totals['units'])
-    if per_group is not None:
-      per_group = per_group / max(totals['count'], 1e-12)
+    totals, per_group = eval_loop.split_totals(self._eval_step, dataset, self.problem,
+                                               split, before_batch=self._check_signal)
+    record = metrics.split_record(self.problem, totals, self.step, split,
+                                  self.model.committed_rate())
     return record, per_group
 
   def _check_signal(self):
@@ -463,7 +424,7 @@ class Trainer:
       raise _Stopped(self._signals.signum)
 
   def _resume_advice(self):
-    latest = self.manager.latest_checkpoint
+    latest = self.saver.latest
     return ('free disk space and rerun the same command (it resumes from '
             f'{latest}).' if latest else 'free disk space and rerun the same command.')
 
@@ -477,9 +438,9 @@ class Trainer:
           max_examples=c.information_examples, num_negatives=c.information_negatives,
           seed=self.seed))
     if self.is_chief:
-      path = os.path.join(self.output_dir, run_dir.METRICS_FILE)
+      path = run_dir.metrics_path(self.output_dir)
       with errors.writing(path, self._resume_advice()):
-        run_dir.append_jsonl(path, record)
+        files.append_jsonl(path, record)
     _log(metrics.format_record(record))
     step = record['step']
     with self._summary_writer(writer_cache, split).as_default(step=step):
@@ -513,7 +474,7 @@ class Trainer:
     duplicate record with the same values) rather than losing it.
     """
     with self._interruptible() as (flag, lock):
-      return self._train(evaluate, flag, lock)
+      return _Invocation(self, evaluate, flag, lock).run()
 
   @contextlib.contextmanager
   def _interruptible(self):
@@ -547,8 +508,8 @@ class Trainer:
       return UserError(f'{where}: {preflight.runtime_error_summary(error)}; check the '
                        f'{self.model_name}.* and train.* gin bindings.')
     if isinstance(error, (ValueError, TypeError)):
-      return UserError(f'{where}: {_first_line(error)}; check the {self.model_name}.* and '
-                       'train.* gin bindings.')
+      return UserError(f'{where}: {errors.first_line(error)}; check the '
+                       f'{self.model_name}.* and train.* gin bindings.')
     return None
 
   def _write_run_files(self):
@@ -557,122 +518,16 @@ class Trainer:
     if self.run_info:
       with errors.writing(os.path.join(self.output_dir, run_dir.RUN_FILE), advice):
         run_dir.write_run_info(self.output_dir, self.run_info)
-    path = os.path.join(self.output_dir, run_dir.CONFIG_FILE)
+    path = run_dir.config_path(self.output_dir)
     with errors.writing(path, advice):
-      run_dir.atomic_write(path, gin.operative_config_str())
+      files.atomic_write(path, gin.operative_config_str())
 
-  def _train(self, evaluate, flag, lock):
-    c = self.config
-    metrics_path = os.path.join(self.output_dir, run_dir.METRICS_FILE)
-    if self.is_chief and run_dir.repair_jsonl(metrics_path):
-      _log(f'warning: removed a partial last record from {metrics_path} (the previous '
-           'run was killed while writing it).')
-    restored = self.restore()
-    start = self.step
-    _log(self.startup_line(restored))
-    if self._train_loop is None:
-      self._train_loop = self._build_train_loop()
-    dataset = self.strategy.distribute_datasets_from_function(
-        lambda ctx: inputs.train_dataset(self.problem, c.batch_size, self.seed, start, ctx))
-    iterator = iter(dataset)
-    writers = {}
-    last_save_time = time.time()
-    log = progress.Progress(self.problem, start, c.steps)
-    skipped_at_start = skipped_before = int(self.optimizer.skipped.numpy())
-    config_written = False   # rewritten once per invocation, after its first step
-
-    def stop_if_signalled(step, save):
-      if flag.signum is None:
-        return
-      name = signal.Signals(flag.signum).name
-      if save:
-        path = self.save() if _checkpoint_step(self.manager.latest_checkpoint) != step \
-            else self.manager.latest_checkpoint
-        _log(f'{name} received: saved {path} at step {step}; rerun the same command to '
-             'resume.')
-      else:
-        _log(f'{name} received: stopped at step {step} (checkpoint '
-             f'{self.manager.latest_checkpoint}); rerun the same command to finish.')
-      for writer in writers.values():
-        writer.flush()
-      raise SystemExit(128 + flag.signum)
-
-    while self.step < c.steps:
-      before = self.step
-      num = min(c.steps_per_loop, c.steps - before)
-      num = min(num, _steps_to_boundary(before, c.log_every, c.eval_every,
-                                        c.checkpoint_every_steps))
-      try:
-        sums, flags = self._train_loop(iterator, tf.constant(num))
-      except Exception as e:  # pylint: disable=broad-except
-        error = self._first_step_error(e) if not config_written else None
-        if error is None:
-          raise
-        # Nothing was written for this invocation yet: leave the directory as it was.
-        if lock is not None:
-          lock.release(remove_dir=True)
-        raise error from None
-      sums = metrics.to_numpy(sums)
-      flags = {k: float(v) for k, v in flags.items()}
-      step = self.step
-      log.add(sums, step)
-      if c.nonfinite == 'stop' and max(flags.values()) > 0.0:
-        raise NonFiniteError(
-            f'non-finite {_describe_nonfinite(flags)} at step {step}; training stopped '
-            'and no checkpoint was written after it (latest: '
-            f'{self.manager.latest_checkpoint or "none"}). Lower the learning rate, '
-            "enable gradient clipping (adam.clip_norm) or set train.nonfinite='skip'.")
-      skipped = int(self.optimizer.skipped.numpy())
-      if skipped > skipped_before:
-        where = (f'at step {step}' if num == 1 else f'in steps {before + 1}-{step}')
-        what = (f'non-finite {_describe_nonfinite(flags)}' if max(flags.values()) > 0.0
-                else 'non-finite values')
-        _log(f'warning: {what} {where}; {skipped - skipped_before} update(s) skipped '
-             f'({skipped} skipped so far).')
-        skipped_before = skipped
-      if self.is_chief and not config_written:
-        self._write_run_files()
-      config_written = True
-      if c.log_every and (step % c.log_every == 0 or step == c.steps):
-        lr = float(self.optimizer.learning_rate_fn(step))
-        line, record = log.line(step, lr)
-        _log(line)
-        with self._summary_writer(writers, 'train').as_default(step=step):
-          for key in ('nelbo', 'rate', 'distortion'):
-            tf.summary.scalar(key, record[key])
-          tf.summary.scalar('learning_rate', lr)
-      if evaluate and c.eval_every and step % c.eval_every == 0 and step < c.steps:
-        eval_started = time.time()
-        try:
-          self._record_eval(c.eval_split, writers)
-        except _Stopped:
-          pass   # checkpoint this step below, then stop
-        log.pause(time.time() - eval_started)
-      if (c.checkpoint_every_steps and step % c.checkpoint_every_steps == 0) or (
-          time.time() - last_save_time > c.checkpoint_every_secs) or step == c.steps:
-        self.save()
-        last_save_time = time.time()
-      stop_if_signalled(step, save=True)
-    if _checkpoint_step(self.manager.latest_checkpoint) != self.step:
-      self.save()
-    # Release the training pipeline (and its prefetch threads) before the final
-    # evaluation rather than when this function returns.
-    del iterator, dataset
-    skipped = int(self.optimizer.skipped.numpy())
-    if skipped:
-      _log(f'warning: {skipped} of {self.step} updates were skipped because of non-finite '
-           f'values ({skipped - skipped_at_start} in this invocation).')
-    records = []
-    if evaluate:
-      for split in c.final_splits:
-        try:
-          records.append(self._record_eval(split, writers, final=True))
-        except _Stopped:
-          break
-    stop_if_signalled(self.step, save=False)
-    for writer in writers.values():
-      writer.flush()
-    return records
+  def _repair_metrics(self):
+    """Drop a record of metrics.jsonl that a killed trainer cut short (chief only)."""
+    path = run_dir.metrics_path(self.output_dir)
+    if self.is_chief and files.repair_jsonl(path):
+      _log(f'warning: removed a partial last record from {path} (the previous run was '
+           'killed while writing it).')
 
   def evaluate_splits(self, splits):
     """Evaluate the latest checkpoint on `splits` (SIGTERM/SIGINT: exit 128 + N)."""
@@ -693,15 +548,166 @@ class Trainer:
           writer.flush()
 
 
-def _checkpoint_step(path):
-  """'.../ckpt-120' -> 120; None -> None."""
-  return run_dir.checkpoint_step(path) if path else None
+class _Invocation:
+  """One call of `Trainer.train`: restore, train to `train.steps`, evaluate the final
+  splits. Holds what lives for the call: summary writers, progress, the time of the
+  last checkpoint, and whether the run files were written."""
 
+  def __init__(self, trainer, evaluate, flag, lock):
+    self.trainer, self.config = trainer, trainer.config
+    self.evaluate, self.flag, self.lock = evaluate, flag, lock
+    self.writers = {}
+    self.files_written = False   # run.json and config.gin: once, after the first step
 
-def _first_line(error):
-  """The first non-blank line of an error message (gin appends context lines)."""
-  lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-  return lines[0].rstrip('.') if lines else type(error).__name__
+  # pylint: disable=protected-access  (the trainer's own helpers)
+
+  def run(self):
+    """The final evaluation records (see `Trainer.train`)."""
+    t = self.trainer
+    t._repair_metrics()
+    restored = t.restore()
+    _log(t.startup_line(restored))
+    self.progress = progress.Progress(t.problem, t.step, self.config.steps)
+    self.skipped_at_start = self.skipped_before = t.skipped
+    self.last_save_time = time.time()
+    self._train_to_the_end()
+    if t.saver.latest_step != t.step:
+      t.save()
+    self._warn_skipped_total()
+    records = self._final_evaluations() if self.evaluate else []
+    self._stop_if_signalled(t.step, save=False)
+    self._flush()
+    return records
+
+  # ---- the loop ----------------------------------------------------------------------
+  def _train_to_the_end(self):
+    """Compiled loops until `train.steps`, with the work of each step boundary. The
+    training pipeline (and its prefetch threads) is released when this returns, before
+    the final evaluation."""
+    t, c = self.trainer, self.config
+    if t._train_loop is None:
+      t._train_loop = t._build_train_loop()
+    start = t.step
+    dataset = t.strategy.distribute_datasets_from_function(
+        lambda ctx: inputs.train_dataset(t.problem, c.batch_size, t.seed, start, ctx))
+    iterator = iter(dataset)
+    while t.step < c.steps:
+      num_steps = c.loop_length(t.step)
+      sums, flags = self._run_loop(iterator, num_steps)
+      self._after_loop(num_steps, sums, flags)
+
+  def _run_loop(self, iterator, num_steps):
+    """(sums in nats, non-finite flags) of `num_steps` compiled steps. An error of the
+    invocation's first loop becomes a UserError and leaves the directory as it was."""
+    t = self.trainer
+    try:
+      sums, flags = t._train_loop(iterator, tf.constant(num_steps))
+    except Exception as e:  # pylint: disable=broad-except
+      error = None if self.files_written else t._first_step_error(e)
+      if error is None:
+        raise
+      if self.lock is not None:
+        self.lock.release(remove_dir=True)
+      raise error from None
+    return metrics.to_numpy(sums), {k: float(v) for k, v in flags.items()}
+
+  def _after_loop(self, num_steps, sums, flags):
+    """The work of the step boundary after a loop of `num_steps` steps."""
+    t, c = self.trainer, self.config
+    step = t.step
+    self.progress.add(sums, step)
+    self._check_nonfinite(step, num_steps, flags)
+    if t.is_chief and not self.files_written:
+      t._write_run_files()
+    self.files_written = True
+    if c.log_at(step):
+      self._log_progress(step)
+    if self.evaluate and c.eval_at(step):
+      self._periodic_evaluation()
+    if c.checkpoint_at(step, time.time() - self.last_save_time):
+      t.save()
+      self.last_save_time = time.time()
+    self._stop_if_signalled(step, save=True)
+
+  # ---- at a step boundary ------------------------------------------------------------
+  def _check_nonfinite(self, step, num_steps, flags):
+    """NonFiniteError (train.nonfinite='stop'), or a warning for skipped updates in the
+    `num_steps` steps up to `step`."""
+    t, c = self.trainer, self.config
+    if c.nonfinite == 'stop' and max(flags.values()) > 0.0:
+      raise NonFiniteError(
+          f'non-finite {_describe_nonfinite(flags)} at step {step}; training stopped '
+          'and no checkpoint was written after it (latest: '
+          f'{t.saver.latest or "none"}). Lower the learning rate, enable gradient '
+          "clipping (adam.clip_norm) or set train.nonfinite='skip'.")
+    skipped = t.skipped
+    if skipped > self.skipped_before:
+      where = (f'at step {step}' if num_steps == 1
+               else f'in steps {step - num_steps + 1}-{step}')
+      what = (f'non-finite {_describe_nonfinite(flags)}' if max(flags.values()) > 0.0
+              else 'non-finite values')
+      _log(f'warning: {what} {where}; {skipped - self.skipped_before} update(s) skipped '
+           f'({skipped} skipped so far).')
+      self.skipped_before = skipped
+
+  def _log_progress(self, step):
+    """The progress line and the train summaries of the steps since the last line."""
+    t = self.trainer
+    lr = float(t.optimizer.learning_rate_fn(step))
+    line, record = self.progress.line(step, lr)
+    _log(line)
+    with t._summary_writer(self.writers, 'train').as_default(step=step):
+      for key in ('nelbo', 'rate', 'distortion'):
+        tf.summary.scalar(key, record[key])
+      tf.summary.scalar('learning_rate', lr)
+
+  def _periodic_evaluation(self):
+    """`eval_split`, its time excluded from the training speed. A signal during it
+    stops it; the step is then checkpointed before the invocation stops."""
+    started = time.time()
+    try:
+      self.trainer._record_eval(self.config.eval_split, self.writers)
+    except _Stopped:
+      pass
+    self.progress.pause(time.time() - started)
+
+  def _stop_if_signalled(self, step, save):
+    """After SIGTERM/SIGINT: checkpoint `step` (with `save`) and exit 128 + signal."""
+    if self.flag.signum is None:
+      return
+    t = self.trainer
+    name = signal.Signals(self.flag.signum).name
+    if save:
+      path = t.save() if t.saver.latest_step != step else t.saver.latest
+      _log(f'{name} received: saved {path} at step {step}; rerun the same command to '
+           'resume.')
+    else:
+      _log(f'{name} received: stopped at step {step} (checkpoint {t.saver.latest}); '
+           'rerun the same command to finish.')
+    self._flush()
+    raise SystemExit(128 + self.flag.signum)
+
+  # ---- at the end --------------------------------------------------------------------
+  def _warn_skipped_total(self):
+    t = self.trainer
+    skipped = t.skipped
+    if skipped:
+      _log(f'warning: {skipped} of {t.step} updates were skipped because of non-finite '
+           f'values ({skipped - self.skipped_at_start} in this invocation).')
+
+  def _final_evaluations(self):
+    """The records of `final_splits`; a signal stops them (see `_stop_if_signalled`)."""
+    records = []
+    for split in self.config.final_splits:
+      try:
+        records.append(self.trainer._record_eval(split, self.writers, final=True))
+      except _Stopped:
+        break
+    return records
+
+  def _flush(self):
+    for writer in self.writers.values():
+      writer.flush()
 
 
 _TERMS = ('distortion', 'rate', 'loss', 'grads')

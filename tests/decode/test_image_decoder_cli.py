@@ -73,13 +73,13 @@ def run_dir(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def loaded(run_dir):
-  from t2t_delta.decode import restore
-  setup, model, _ = restore.load_run(run_dir[0])
+  from t2t_delta.runtime import run_setup
+  setup, model, _ = run_setup.load_run(run_dir[0])
   return setup.problem, model
 
 
 def _options(mode, **kwargs):
-  options = dict(mode=mode, prior='ar1', num_samples=4, num_steps=3, dim=0,
+  options = dict(mode=mode, prior='model', num_samples=4, num_steps=3, dim=0,
                  from_file=None, to_file=None, temperature=1.0, max_length=None,
                  occlude=None, split='test', batch_size=BATCH, seed=0)
   options.update(kwargs)

@@ -141,10 +141,8 @@ def test_errors():
   with pytest.raises(ValueError, match='num_pixels'):
     image_sampler.sample_cached(model, tf.zeros([1, 4, 3]), [0, 0], num_pixels=17)
 
-  class _NoDecoder:
-    registered_name = 'vae_conv'
-  with pytest.raises(UserError, match='vae_conv'):
-    image_sampler.check_model(_NoDecoder())
+  with pytest.raises(UserError, match="'vae_conv' has no autoregressive image decoder"):
+    image_sampler.check_model(vae_conv.VaeConv(_Images((4, 4, 3))))
 
 
 def test_models_declare_their_image_decoder():

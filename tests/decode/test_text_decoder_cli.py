@@ -104,7 +104,7 @@ def _runner_main(rows_path, results_path):
       ar_text.append((problem, registry.model('ar_text')(
           problem, num_layers=1, hidden_size=16, filter_size=32, num_heads=2)))
     problem, model = ar_text[0]
-    full = dict(mode='sample', prior='ar1', num_samples=4, num_steps=3, dim=0,
+    full = dict(mode='sample', prior='model', num_samples=4, num_steps=3, dim=0,
                 from_file=None, to_file=None, temperature=1.0, max_length=None,
                 occlude=None, split='test', batch_size=3, seed=0)
     full.update(options)
@@ -368,7 +368,7 @@ def test_batches_have_one_size():
 
 def test_checks_without_a_model(tmp_path):
   from t2t_delta.errors import UserError  # pylint: disable=g-import-not-at-top
-  options = dict(mode='sample', prior='ar1', num_samples=1, num_steps=2, dim=0,
+  options = dict(mode='sample', prior='model', num_samples=1, num_steps=2, dim=0,
                  from_file=None, to_file=None, temperature=1.0, max_length=None,
                  occlude=None, split='test', batch_size=4, seed=0)
   _modes().check_options(options, None, None)

@@ -76,16 +76,16 @@ def test_sample_shape_finite_and_deterministic(rng):
   prior = aux_prior.LSTMPrior(7, 3, 8)
   _perturb(prior, rng)
   seed = tf.constant([4, 2], tf.int32)
-  a = prior.sample(5, seed)
+  a = prior.sample(5, seed=seed)
   assert a.shape == [5, 7, 3] and np.all(np.isfinite(a))
-  np.testing.assert_array_equal(a, prior.sample(5, seed))
+  np.testing.assert_array_equal(a, prior.sample(5, seed=seed))
 
 
 def test_sample_follows_the_model_conditionals(rng):
   """Samples standardised by the teacher-forced conditionals are N(0, 1)."""
   prior = aux_prior.LSTMPrior(4, 2, 8)
   _perturb(prior, rng)
-  z = prior.sample(4000, tf.constant([5, 5], tf.int32))
+  z = prior.sample(4000, seed=tf.constant([5, 5], tf.int32))
   loc, scale = prior.conditionals(z)
   standardized = ((z - loc) / scale).numpy()
   np.testing.assert_allclose(standardized.mean(0), 0., atol=0.08)

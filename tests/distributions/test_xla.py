@@ -70,7 +70,7 @@ def test_lstm_prior_log_prob_and_sample_compile(rng):
 
   @tf.function(jit_compile=True)
   def step(z, seed):
-    return prior.log_prob(z), prior.sample(4, seed), prior.nll_loss(z)
+    return prior.log_prob(z), prior.sample(4, seed=seed), prior.nll_loss(z)
 
   seed = tf.constant([5, 6], tf.int32)
   log_prob, sample, loss = step(z, seed)

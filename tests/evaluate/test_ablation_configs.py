@@ -8,7 +8,7 @@ import pytest
 
 import t2t_delta
 from t2t_delta import registry
-from t2t_delta.train import config as config_lib
+from t2t_delta.runtime import gin_config
 from t2t_delta.train import trainer
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -38,7 +38,7 @@ def test_parses_and_selects_the_objective(path):
   t2t_delta.import_all()
   base, _ = _base_and_model(path)
   try:
-    config_lib.parse_gin(base + [path])
+    gin_config.parse_gin(base + [path])
     objective = trainer.TrainConfig().objective
     with open(path) as f:
       text = f.read()
@@ -55,7 +55,7 @@ def test_parses_and_selects_the_objective(path):
 def test_tiny_files_build_their_model(path):
   base, model_name = _base_and_model(path)
   try:
-    config_lib.parse_gin(base + [path])
+    gin_config.parse_gin(base + [path])
     problem = registry.problem('image_synthetic')()
     model = registry.model(model_name)(problem)
     name = os.path.basename(path)
@@ -74,7 +74,7 @@ def test_tiny_files_build_their_model(path):
 def test_image_tiny_ships_the_latent_levers():
   """The README's main job: z in every gated block, informative posterior start."""
   try:
-    config_lib.parse_gin(['gin/image_tiny.gin'])
+    gin_config.parse_gin(['gin/image_tiny.gin'])
     problem = registry.problem('image_synthetic')(num_train=8)
     model = registry.model('delta_vae_image')(problem)
     assert model.decoder.latent_in_blocks
@@ -104,7 +104,7 @@ def _bound_value(binding):
 def test_ar_image_baseline_has_the_delta_vae_decoder(files):
   """The latent-free baseline's decoder is the δ-VAE's, also where a file overrides it."""
   try:
-    config_lib.parse_gin(files)
+    gin_config.parse_gin(files)
     for setting in DECODER_SETTINGS:
       assert (_bound_value(f'ar_image.{setting}')
               == _bound_value(f'delta_vae_image.{setting}')), setting

@@ -74,7 +74,7 @@ class _LinearGaussian(base.LatentVariableModel):
   def prior(self):
     return tfd.Independent(tfd.Normal(tf.zeros([self.a.shape[0]]), 1.0), 1)
 
-  def decode(self, features, z, training=False, seed=None):
+  def likelihood(self, features, z, training=False, seed=None):
     loc = tf.zeros_like(features['image']) if self.ignore_z else tf.linalg.matvec(
         self.b, z)
     return tfd.Independent(tfd.Normal(loc, 1.0), 1)
@@ -82,7 +82,7 @@ class _LinearGaussian(base.LatentVariableModel):
   def __call__(self, features, training, seed):
     q = self.encode(features)
     z = q.sample(seed=seed)
-    distortion = -self.decode(features, z).log_prob(features['image'])
+    distortion = -self.likelihood(features, z).log_prob(features['image'])
     rate = tfd.kl_divergence(q, self.prior())
     return {'distortion': distortion, 'rate': rate,
             'rate_per_group': tfd.kl_divergence(q.distribution, tfd.Normal(0., 1.))}

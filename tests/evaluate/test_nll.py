@@ -45,7 +45,7 @@ class LinearGaussian(base.LatentVariableModel):
   def prior(self):
     return tfd.MultivariateNormalDiag(tf.zeros([self.latent_dim], tf.float64))
 
-  def decode(self, features, z, training, seed):
+  def likelihood(self, features, z, training, seed):
     loc = tf.einsum('dj,bj->bd', self.w, z) + self.b
     return tfd.Independent(tfd.Normal(loc, tf.constant(self.noise, tf.float64)), 1)
 

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from t2t_delta.errors import UserError
 from t2t_delta.evaluate import reconstruction
+from t2t_delta.models import base
 from t2t_delta.problems import image_synthetic
 from t2t_delta.problems import text_synthetic
 
@@ -22,13 +23,12 @@ class _PointMass:
     return self.value
 
 
-class _CopyModel:
-  """z = the image itself; p(x | z) puts all its mass on `decode_fn(z)`."""
-
-  has_latents = True
-  decoder = None
+class _CopyModel(base.LatentVariableModel):
+  """z = the image itself; p(x | z) puts all its mass on `decode_fn(z)`. No
+  `image_decoder`: decoded by sampling `likelihood` (factorised given z)."""
 
   def __init__(self, image_shape, decode_fn):
+    super().__init__(problem=None)
     self.image_shape = image_shape
     self.decode_fn = decode_fn
 
@@ -36,7 +36,7 @@ class _CopyModel:
     del training, seed
     return _PointMass(tf.cast(features['image'], tf.float32))
 
-  def decode(self, features, z, training=False, seed=None):
+  def likelihood(self, features, z, training=False, seed=None):
     del features, training, seed
     return _PointMass(self.decode_fn(z))
 

@@ -16,7 +16,7 @@ from t2t_delta.errors import UserError
 from t2t_delta.models import ar_image
 from t2t_delta.models import delta_vae_image
 from t2t_delta.problems import base as problems_base
-from t2t_delta.train import config
+from t2t_delta.runtime import gin_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -96,7 +96,7 @@ def test_builds_and_runs(shape, structure):
   assert q.event_shape == [shape[0], model.latent_dim]
   kl = tfp_kl(q, model.prior())
   np.testing.assert_allclose(kl, eval_out['rate'], rtol=1e-5)
-  likelihood = model.decode(features, q.mean(), training=False, seed=None)
+  likelihood = model.likelihood(features, q.mean(), training=False, seed=None)
   assert likelihood.event_shape == shape
 
 
@@ -294,7 +294,7 @@ def test_gin_files_parse(name):
   path = os.path.join(REPO, 'gin', name)
   gin.clear_config()
   try:
-    config.parse_gin([path])
+    gin_config.parse_gin([path])
     bound = gin.query_parameter('delta_vae_image.latent_dim')
     assert bound >= 1
   finally:
@@ -304,7 +304,7 @@ def test_gin_files_parse(name):
 def test_image_tiny_gin_trains_a_step_on_16x16x3():
   gin.clear_config()
   try:
-    config.parse_gin([os.path.join(REPO, 'gin', 'image_tiny.gin')])
+    gin_config.parse_gin([os.path.join(REPO, 'gin', 'image_tiny.gin')])
     model = registry.model('delta_vae_image')(_Images((16, 16, 3)))
   finally:
     gin.clear_config()

@@ -107,7 +107,7 @@ def test_decoder_causal_per_token_given_z():
   z = model.sample_prior(1, SEED)
 
   def log_probs(x):
-    dist = model.decode(dict(features, targets=x), z, False, SEED)
+    dist = model.likelihood(dict(features, targets=x), z, False, SEED)
     return dist.logits[0].numpy()
 
   depends = _position_dependence(log_probs, features['targets'])
@@ -237,9 +237,9 @@ def test_gin_files_parse(gin_file):
   from t2t_delta import registry
   registry.list_models()
   path = os.path.join(os.path.dirname(__file__), '..', '..', 'gin', gin_file)
-  from t2t_delta.train import config
+  from t2t_delta.runtime import gin_config
   try:
-    config.parse_gin([path])
+    gin_config.parse_gin([path])
     assert gin.query_parameter('delta_vae_text.latent_dim') == 2
     assert (gin.query_parameter('ar_text.num_layers')
             == gin.query_parameter('delta_vae_text.num_layers'))

@@ -14,7 +14,7 @@ import tensorflow as tf
 from t2t_delta import registry
 from t2t_delta.layers import precision
 from t2t_delta.models import base
-from t2t_delta.train import config as config_lib
+from t2t_delta.runtime import gin_config
 from t2t_delta.train import inputs
 from t2t_delta.train import strategies
 from t2t_delta.train import trainer as trainer_lib
@@ -42,7 +42,7 @@ def test_auto_compute_dtype_on_the_gpu():
 def _first_step(name, dtype, output_dir):
   """(loss, gradient norm) of one XLA-compiled step of the tiny config on the GPU."""
   problem_name, model_name, gin_file = CONFIGS[name]
-  config_lib.parse_gin([os.path.join(REPO, gin_file)],
+  gin_config.parse_gin([os.path.join(REPO, gin_file)],
                        ['train.batch_size = 16', 'train.jit_compile = True',
                         f"{model_name}.compute_dtype = '{dtype}'"])
   try:

@@ -206,10 +206,10 @@ def _tiny_trainer(output_dir):
   # pylint: disable=g-import-not-at-top
   import gin
   from t2t_delta import registry
-  from t2t_delta.train import config as config_lib
+  from t2t_delta.runtime import gin_config
   from t2t_delta.train import strategies
   from t2t_delta.train import trainer as trainer_lib
-  config_lib.parse_gin(gin_params=['train.steps = 2', 'train.batch_size = 8',
+  gin_config.parse_gin(gin_params=['train.steps = 2', 'train.batch_size = 8',
                                    'train.log_every = 0', 'vae_conv.hidden = 8',
                                    'vae_conv.latent_dim = 4'])
   try:

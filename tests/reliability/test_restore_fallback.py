@@ -16,8 +16,7 @@ import tensorflow as tf
 
 from t2t_delta import registry
 from t2t_delta.errors import UserError
-from t2t_delta.train import config as config_lib
-from t2t_delta.train import run_dir
+from t2t_delta.runtime import files, gin_config, run_dir
 from t2t_delta.train import strategies
 from t2t_delta.train import trainer as trainer_lib
 
@@ -29,7 +28,7 @@ BINDINGS = ['train.batch_size = 8', 'vae_conv.hidden = 8', 'vae_conv.latent_dim 
 
 
 def _trainer(output_dir, extra=()):
-  config_lib.parse_gin(gin_params=BINDINGS + list(extra))
+  gin_config.parse_gin(gin_params=BINDINGS + list(extra))
   problem = registry.problem('tiny_images')()
   return trainer_lib.Trainer(problem, registry.model('vae_conv'), output_dir,
                              strategies.make_strategy('cpu'), seed=0,
@@ -194,9 +193,9 @@ def test_changed_model_config_is_a_user_error(run):
 
 def test_partial_last_metrics_record_is_dropped_and_later_records_parse(run):
   path = os.path.join(run, run_dir.METRICS_FILE)
-  run_dir.append_jsonl(path, {'split': 'eval', 'step': 1, 'nelbo': 1.0})
+  files.append_jsonl(path, {'split': 'eval', 'step': 1, 'nelbo': 1.0})
   with open(path, 'a') as f:
     f.write('{"split": "eval", "step": 2, "nel')       # killed mid-write
-  assert run_dir.read_jsonl(path) == [{'split': 'eval', 'step': 1, 'nelbo': 1.0}]
-  run_dir.append_jsonl(path, {'split': 'eval', 'step': 2, 'nelbo': 2.0})
+  assert files.read_jsonl(path) == [{'split': 'eval', 'step': 1, 'nelbo': 1.0}]
+  files.append_jsonl(path, {'split': 'eval', 'step': 2, 'nelbo': 2.0})
   assert [r['step'] for r in h.metrics(run)] == [1, 2]

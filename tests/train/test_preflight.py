@@ -6,12 +6,12 @@ import tensorflow as tf
 
 from t2t_delta import registry
 from t2t_delta.errors import UserError
-from t2t_delta.train import config as config_lib
+from t2t_delta.runtime import gin_config
 from t2t_delta.train import preflight
 
 
 def _bindings(*params):
-  config_lib.parse_gin(gin_params=list(params))
+  gin_config.parse_gin(gin_params=list(params))
 
 
 @pytest.fixture(autouse=True)

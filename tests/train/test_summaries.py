@@ -18,7 +18,7 @@ from tensorboard.backend.event_processing import event_accumulator
 
 import tiny_runs
 from t2t_delta import registry
-from t2t_delta.train import config as config_lib
+from t2t_delta.runtime import gin_config
 from t2t_delta.train import summaries
 
 EVAL_STEPS = [tiny_runs.EVAL_EVERY, tiny_runs.STEPS]
@@ -98,7 +98,7 @@ def test_text_run_writes_text_summaries(tiny_run):
 
 
 def _untrained(problem_name, model_name, params=()):
-  config_lib.parse_gin(gin_params=list(params))
+  gin_config.parse_gin(gin_params=list(params))
   try:
     problem = registry.problem(problem_name)()
     return problem, registry.model(model_name)(problem)

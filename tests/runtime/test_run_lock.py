@@ -6,7 +6,7 @@ import os
 import pytest
 
 from t2t_delta.errors import UserError
-from t2t_delta.train import run_lock
+from t2t_delta.runtime import run_lock
 
 
 def test_a_held_lock_refuses_others_and_names_its_holder(tmp_path):
