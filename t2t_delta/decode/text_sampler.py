@@ -38,8 +38,7 @@ import weakref
 
 import tensorflow as tf
 
-PAD_ID = 0
-EOS_ID = 1
+from t2t_delta.problems.base import EOS_ID, PAD_ID
 
 _COMPILED = weakref.WeakKeyDictionary()
 

@@ -1,9 +1,11 @@
-"""Basic building blocks as `tf.Module`s: dense, layer norm, embedding, dropout.
+"""Basic building blocks as `tf.Module`s: dense, layer norm, embedding, dropout,
+convolution.
 
 Variables are float32 and created in `__init__`; the computation runs in the dtype of
 the input (variables are cast), so the same modules serve float32 and bfloat16.
 """
 
+import contextlib
 import math
 
 import tensorflow as tf
@@ -120,20 +122,55 @@ def split_seed(seed, num):
 
 
 class Conv2D(tf.Module):
-  """2-D convolution, NHWC. x: [B, H, W, in] -> [B, H', W', out]."""
+  """2-D convolution, NHWC: x [B, H, W, in] -> [B, H', W', out]; optional weight norm.
+
+  With `weight_norm`, the kernel is `g * v / ||v||` with the norm taken per output
+  channel over (height, width, input channels); `g` starts at `||v||`, so the
+  initial function is the same as without weight normalisation (Glorot-uniform).
+  Causal padding is the caller's: `layers.pixel`'s shifted convolutions pad their
+  input and call this with `padding='VALID'`.
+
+  Args:
+    in_channels, out_channels: channel counts.
+    kernel_size: `k` or `(kh, kw)`.
+    strides, padding: as `tf.nn.conv2d`.
+    weight_norm: reparameterise the kernel as above.
+    init_scale: multiplies the initial kernel (e.g. small values for output layers).
+    scoped_variable_names: create the variables under the module's name scope, so
+      that their `.name` starts with the module's name (the pixel layers' names);
+      otherwise they are plain `kernel`, `bias` (the names of the shipped
+      `vae_conv` and `vlae_image` encoders).
+    seeds: a `SeedSequence` for the initial values.
+  """
 
   def __init__(self, in_channels, out_channels, kernel_size=3, strides=1, padding='SAME',
+               weight_norm=False, init_scale=1.0, scoped_variable_names=False,
                seeds=None, name=None):
     super().__init__(name=name)
     seeds = seeds or default_init_seeds()
     kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    self.kernel_size = (int(kh), int(kw))
+    self.in_channels, self.out_channels = int(in_channels), int(out_channels)
     self.strides, self.padding = strides, padding
+    self.weight_norm = bool(weight_norm)
     fan_in, fan_out = kh * kw * in_channels, kh * kw * out_channels
-    self.kernel = tf.Variable(
-        glorot_uniform([kh, kw, in_channels, out_channels], fan_in, fan_out, seeds()),
-        name='kernel')
-    self.bias = tf.Variable(tf.zeros([out_channels]), name='bias')
+    init = init_scale * glorot_uniform([kh, kw, in_channels, out_channels], fan_in,
+                                       fan_out, seeds())
+    with self.name_scope if scoped_variable_names else contextlib.nullcontext():
+      self.kernel = tf.Variable(init, name='kernel')
+      if self.weight_norm:
+        self.gain = tf.Variable(tf.norm(tf.reshape(init, [-1, out_channels]), axis=0),
+                                name='gain')
+      self.bias = tf.Variable(tf.zeros([out_channels]), name='bias')
+
+  def effective_kernel(self):
+    """The float32 kernel actually applied, `[kh, kw, in, out]`."""
+    if not self.weight_norm:
+      return self.kernel
+    norm = tf.sqrt(tf.reduce_sum(tf.square(self.kernel), axis=[0, 1, 2]) + 1e-12)
+    return self.kernel * (self.gain / norm)
 
   def __call__(self, x):
-    y = tf.nn.conv2d(x, tf.cast(self.kernel, x.dtype), self.strides, self.padding)
+    kernel = tf.cast(self.effective_kernel(), x.dtype)
+    y = tf.nn.conv2d(x, kernel, self.strides, self.padding)
     return add_bias(y, self.bias)

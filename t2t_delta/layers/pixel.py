@@ -3,7 +3,7 @@
 Images are `[B, H, W, C]` tensors; raster order visits rows top to bottom and, within
 a row, columns left to right. Causality is obtained with padding and shifts rather
 than masked kernels (as in PixelCNN++ and PixelSNAIL), which keeps every kernel dense
-and every building block a plain 'VALID' convolution of a padded input:
+and every building block a plain 'VALID' `core.Conv2D` of a padded input:
 
 * `DownShiftedConv2D` (kernel `[kh, kw]`, `kw` odd) pads `kh - 1` rows on top and
   `(kw - 1) / 2` columns on each side: the output at `(i, j)` reads rows `i - kh + 1
@@ -102,57 +102,15 @@ def add_ones_channel(x):
   return tf.concat([x, tf.ones_like(x[..., :1])], axis=-1)
 
 
-class Conv2D(tf.Module):
-  """'VALID' 2-D convolution of an already padded input, optionally weight-normalised.
-
-  With `weight_norm`, the kernel is `g * v / ||v||` with the norm taken per output
-  channel over (height, width, input channels); `g` starts at `||v||`, so the
-  initial function is the same as without weight normalisation (Glorot-uniform).
-
-  Args:
-    in_channels, out_channels: channel counts.
-    kernel_size: `(kh, kw)`.
-    weight_norm: reparameterise the kernel as above.
-    init_scale: multiplies the initial kernel (e.g. small values for output layers).
-    seeds: a `core.SeedSequence` for the initial values.
-  """
-
-  def __init__(self, in_channels, out_channels, kernel_size, weight_norm=False,
-               init_scale=1.0, seeds=None, name=None):
-    super().__init__(name=name)
-    seeds = seeds or core.default_init_seeds()
-    kh, kw = kernel_size
-    self.kernel_size = (int(kh), int(kw))
-    self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-    self.weight_norm = bool(weight_norm)
-    fan_in = kh * kw * in_channels
-    fan_out = kh * kw * out_channels
-    init = init_scale * core.glorot_uniform([kh, kw, in_channels, out_channels],
-                                            fan_in, fan_out, seeds())
-    with self.name_scope:
-      self.kernel = tf.Variable(init, name='kernel')
-      if self.weight_norm:
-        self.gain = tf.Variable(tf.norm(tf.reshape(init, [-1, out_channels]), axis=0),
-                                name='gain')
-      self.bias = tf.Variable(tf.zeros([out_channels]), name='bias')
-
-  def effective_kernel(self):
-    """The float32 kernel actually applied, `[kh, kw, in, out]`."""
-    if not self.weight_norm:
-      return self.kernel
-    norm = tf.sqrt(tf.reduce_sum(tf.square(self.kernel), axis=[0, 1, 2]) + 1e-12)
-    return self.kernel * (self.gain / norm)
-
-  def __call__(self, x):
-    kernel = tf.cast(self.effective_kernel(), x.dtype)
-    y = tf.nn.conv2d(x, kernel, strides=1, padding='VALID')
-    return core.add_bias(y, self.bias)
-
-
-class _PaddedConv2D(Conv2D):
-  """A `Conv2D` that pads its input with `self.paddings` first (same output size)."""
+class _PaddedConv2D(core.Conv2D):
+  """A 'VALID' `core.Conv2D` that pads its input with `self.paddings` first (same
+  output size)."""
 
   paddings = None
+
+  def __init__(self, in_channels, out_channels, kernel_size, **kwargs):
+    super().__init__(in_channels, out_channels, kernel_size, padding='VALID',
+                     scoped_variable_names=True, **kwargs)
 
   def __call__(self, x):
     (top, bottom), (left, right) = self.paddings
@@ -193,11 +151,15 @@ class CenteredConv2D(_PaddedConv2D):
     self.paddings = pad_for_centered(self.kernel_size)
 
 
-class Conv1x1(Conv2D):
-  """A position-wise (network-in-network) layer: `[..., in] -> [..., out]`."""
+class Conv1x1(core.Conv2D):
+  """A position-wise (network-in-network) layer: `[..., in] -> [..., out]`.
+
+  Keyword arguments as `core.Conv2D` (`weight_norm`, `init_scale`, `seeds`, `name`).
+  """
 
   def __init__(self, in_channels, out_channels, **kwargs):
-    super().__init__(in_channels, out_channels, (1, 1), **kwargs)
+    super().__init__(in_channels, out_channels, (1, 1), padding='VALID',
+                     scoped_variable_names=True, **kwargs)
 
   def __call__(self, x):
     return core.add_bias(core.apply_kernel(x, self.effective_kernel()[0, 0]), self.bias)

@@ -1,49 +1,19 @@
 """`ar_text`: a Transformer language model without latents (the δ-VAE's AR baseline).
 
-Also holds what the text models share: shifting targets right and the masked token
-distortion. The decoding interface the samplers in `t2t_delta.decode.text_sampler` use
-is declared by `base.TextDecoderModel` (decoder inputs are the targets shifted right;
-id 0 at position 0 is the start symbol, the padding id doubling as BOS).
+Helpers the text models share (shifting targets right, the masked token distortion)
+are in `t2t_delta.models.text_common`. The decoding interface the samplers in
+`t2t_delta.decode.text_sampler` use is declared by `base.TextDecoderModel` (decoder
+inputs are the targets shifted right; id 0 at position 0 is the start symbol, the
+padding id doubling as BOS).
 """
 
 import tensorflow as tf
 
 from t2t_delta import registry
-from t2t_delta.errors import UserError
 from t2t_delta.layers import core
 from t2t_delta.layers import transformer
 from t2t_delta.models import base
-
-START_ID = 0
-
-
-def shift_right(targets, start_id=START_ID):
-  """[B, T] targets -> decoder inputs [B, T]: start id, then targets[:, :-1]."""
-  start = tf.fill([tf.shape(targets)[0], 1], tf.cast(start_id, targets.dtype))
-  return tf.concat([start, targets[:, :-1]], axis=1)
-
-
-def token_distortion(logits, targets, mask):
-  """-Σ_t mask_t log p(x_t) per example, [B] nats (computed in float32)."""
-  nll = tf.nn.sparse_softmax_cross_entropy_with_logits(
-      labels=targets, logits=tf.cast(logits, tf.float32))
-  return tf.reduce_sum(nll * tf.cast(mask, tf.float32), axis=-1)
-
-
-def check_text_problem(problem, model_name):
-  if getattr(problem, 'modality', None) != 'text':
-    raise UserError(f'model {model_name!r} needs a text problem; got '
-                    f'{getattr(problem, "registered_name", problem)!r}.')
-
-
-def check_heads(hidden_size, num_heads):
-  if hidden_size % num_heads:
-    raise UserError(f'hidden_size={hidden_size} must be divisible by '
-                    f'num_heads={num_heads}.')
-
-
-def _inference_seed():
-  return tf.constant([0, 0], tf.int32)
+from t2t_delta.models import text_common
 
 
 @registry.register_model
@@ -63,8 +33,8 @@ class ArText(base.TextDecoderModel):
                num_heads=8, dropout_rate=0.1, compute_dtype='auto', seed=0,
                name=None):
     super().__init__(problem, name=name)
-    check_text_problem(problem, 'ar_text')
-    check_heads(hidden_size, num_heads)
+    text_common.check_text_problem(problem, 'ar_text')
+    text_common.check_heads(hidden_size, num_heads)
     self.vocab_size = int(problem.vocab_size)
     self.max_length = int(problem.max_length)
     self.compute_dtype = base.resolve_compute_dtype(
@@ -78,9 +48,9 @@ class ArText(base.TextDecoderModel):
   def __call__(self, features, training, seed):
     targets = tf.cast(features['targets'], tf.int32)
     mask = tf.cast(features['mask'], tf.float32)
-    logits = self.decoder(shift_right(targets), padding=mask <= 0.0,
+    logits = self.decoder(text_common.shift_right(targets), padding=mask <= 0.0,
                           training=training, seed=seed, dtype=self.compute_dtype)
-    distortion = token_distortion(logits, targets, mask)
+    distortion = text_common.token_distortion(logits, targets, mask)
     return {'distortion': distortion, 'rate': tf.zeros_like(distortion)}
 
   def committed_rate(self):

@@ -201,4 +201,5 @@ class TextDecoderModel(Model):
 
 
 def count_parameters(module):
+  """Number of trainable scalars of a `tf.Module`."""
   return sum(int(tf.size(v)) for v in module.trainable_variables)

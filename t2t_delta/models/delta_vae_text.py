@@ -59,8 +59,8 @@ from t2t_delta import registry
 from t2t_delta.errors import UserError
 from t2t_delta.layers import core
 from t2t_delta.layers import transformer
-from t2t_delta.models import ar_text
 from t2t_delta.models import base
+from t2t_delta.models import text_common
 
 tfd = tfp.distributions
 
@@ -107,8 +107,8 @@ class DeltaVaeText(base.LatentVariableModel, base.TextDecoderModel):
                posterior_type='mean_field', posterior_init='small',
                posterior_scale='softplus', compute_dtype='auto', seed=0, name=None):
     super().__init__(problem, name=name)
-    ar_text.check_text_problem(problem, 'delta_vae_text')
-    ar_text.check_heads(hidden_size, num_heads)
+    text_common.check_text_problem(problem, 'delta_vae_text')
+    text_common.check_heads(hidden_size, num_heads)
     if encoder_structure not in ENCODER_STRUCTURES:
       raise UserError(f'delta_vae_text.encoder_structure={encoder_structure!r}; '
                       f'valid: {", ".join(ENCODER_STRUCTURES)}.')
@@ -193,7 +193,7 @@ class DeltaVaeText(base.LatentVariableModel, base.TextDecoderModel):
     """p(x|z): Categorical over each token, batch shape [B, T] (mask it yourself)."""
     targets = tf.cast(features['targets'], tf.int32)
     mask = tf.cast(features['mask'], tf.float32)
-    logits = self._decoder_logits(ar_text.shift_right(targets), z, mask <= 0.0,
+    logits = self._decoder_logits(text_common.shift_right(targets), z, mask <= 0.0,
                                   training, seed)
     return tfd.Categorical(logits=tf.cast(logits, tf.float32))
 
@@ -238,9 +238,9 @@ class DeltaVaeText(base.LatentVariableModel, base.TextDecoderModel):
     loc, scale = self._posterior_params(targets, mask, training, encoder_seed)
     z = self.latent.reparameterized_sample(loc, scale, sample_seed)
 
-    logits = self._decoder_logits(ar_text.shift_right(targets), z, padding, training,
+    logits = self._decoder_logits(text_common.shift_right(targets), z, padding, training,
                                   decoder_seed)
-    distortion = ar_text.token_distortion(logits, targets, mask)
+    distortion = text_common.token_distortion(logits, targets, mask)
     rate_per_dim = self.rate_per_dim(loc, scale, mask)
 
     aux_log_prob = self.aux_log_prob(z, mask)

@@ -23,6 +23,11 @@ from t2t_delta.errors import UserError
 
 SPLITS = ('train', 'eval', 'test')
 
+# Token ids of every text problem, vocabulary and sampler: padding (also the decoder's
+# start symbol) and end of sentence.
+PAD_ID = 0
+EOS_ID = 1
+
 
 def existing_dir(problem_name, path, help_text):
   """`path` if it is a directory, else a UserError saying what it is instead."""
@@ -161,8 +166,8 @@ class TextProblem(Problem):
   """
 
   modality = 'text'
-  PAD_ID = 0
-  EOS_ID = 1
+  PAD_ID = PAD_ID   # the module's ids, for code that holds a problem
+  EOS_ID = EOS_ID
 
   @property
   def max_length(self):

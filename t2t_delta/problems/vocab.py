@@ -1,7 +1,7 @@
 """SentencePiece subword vocabularies for the text problems.
 
-Ids follow the `TextProblem` convention: 0 is padding, 1 end-of-sentence, 2 unknown;
-there is no beginning-of-sentence token.
+Ids follow the `TextProblem` convention: 0 is padding and 1 end-of-sentence
+(`problems.base.PAD_ID`, `EOS_ID`), 2 unknown; there is no beginning-of-sentence token.
 
     vocab = train_sentencepiece(lines, '/data/vocab.2000', vocab_size=2000)
     vocab = load_sentencepiece('/data/vocab.2000.model')
@@ -23,9 +23,8 @@ import numpy as np
 import sentencepiece as spm
 
 from t2t_delta.errors import UserError
+from t2t_delta.problems.base import EOS_ID, PAD_ID
 
-PAD_ID = 0
-EOS_ID = 1
 UNK_ID = 2
 MIN_VOCAB_SIZE = 8
 

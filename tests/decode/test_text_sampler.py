@@ -7,6 +7,7 @@ import tensorflow as tf
 from t2t_delta.decode import text_sampler
 from t2t_delta.models import ar_text
 from t2t_delta.models import delta_vae_text
+from t2t_delta.models import text_common
 from t2t_delta.problems.base import TextProblem
 
 T, V, B = 10, 13, 4
@@ -83,7 +84,7 @@ def test_logits_match_teacher_forced_model(vae):
   z = vae.sample_prior(B, tf.constant([1, 1]))
   out = text_sampler.sample_cached(vae, tf.constant([2, 2]), z=z, return_logits=True,
                                    stop_at_eos=False)
-  inputs = ar_text.shift_right(out['tokens'])
+  inputs = text_common.shift_right(out['tokens'])
   full = vae.decode_logits(inputs, z)
   lengths = out['lengths'].numpy()
   for b in range(B):

@@ -1,4 +1,5 @@
-"""PrefixPosterior: Normal on the real steps, the prior's conditionals after them."""
+"""PrefixPosterior (Normal on the real steps, the prior's conditionals after them) and
+the AR(1) KL of a real prefix (per step, masked)."""
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from t2t_delta import distributions
 tfd = tfp.distributions
 
 ALPHAS = np.array([0.5, 0.9], np.float32)
+T = 9
 
 
 def _posterior(alphas=ALPHAS, lengths=(2, 5), steps=5):
@@ -92,3 +94,37 @@ def test_kl_needs_the_same_prior_continuation():
   q, _, _ = _posterior(alphas=None)
   with pytest.raises(NotImplementedError, match='same AR'):
     tfd.kl_divergence(q, distributions.AR1Prior(ALPHAS, 5))
+
+
+def test_ar1_per_step_terms_sum_to_ar1_kl():
+  rng = np.random.default_rng(1)
+  loc = tf.constant(rng.normal(size=(3, T, 2)), tf.float32)
+  scale = tf.constant(rng.uniform(0.05, 2.0, size=(3, T, 2)), tf.float32)
+  alphas = tf.constant([0.2, 0.9])
+  terms = distributions.ar1_kl_per_step(loc, scale, alphas)
+  np.testing.assert_allclose(tf.reduce_sum(terms, 1),
+                             distributions.ar1_kl_per_dim(loc, scale, alphas),
+                             rtol=1e-5)
+
+
+def test_masked_kl_equals_kl_of_truncated_sequence():
+  rng = np.random.default_rng(2)
+  lengths = [T, 4, 1, 2]
+  loc = tf.constant(rng.normal(size=(4, T, 3)), tf.float32)
+  scale = tf.constant(rng.uniform(0.01, 3.0, size=(4, T, 3)), tf.float32)
+  alphas = tf.constant([0.2, 0.5, 0.95])
+  mask = tf.constant(np.arange(T)[None] < np.array(lengths)[:, None], tf.float32)
+  masked = distributions.masked_ar1_kl_per_dim(loc, scale, alphas, mask).numpy()
+  for b, n in enumerate(lengths):
+    truncated = distributions.ar1_kl_per_dim(loc[b, :n], scale[b, :n], alphas)
+    np.testing.assert_allclose(masked[b], truncated, rtol=1e-5, atol=1e-5)
+
+
+def test_masked_kl_at_least_committed_rate_of_length():
+  alphas = tf.constant([0.2, 0.4])
+  loc = tf.zeros([1, T, 2])
+  scale = tf.ones([1, T, 2]) * np.sqrt(1.0 / (1.0 + 0.4 ** 2))
+  for n in range(1, T + 1):
+    mask = tf.constant(np.arange(T)[None] < n, tf.float32)
+    kl = tf.reduce_sum(distributions.masked_ar1_kl_per_dim(loc, scale, alphas, mask))
+    assert kl.numpy() >= distributions.committed_rate(alphas, n).numpy() - 1e-5

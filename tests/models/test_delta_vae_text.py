@@ -8,6 +8,7 @@ from t2t_delta import distributions
 from t2t_delta.errors import UserError
 from t2t_delta.models import ar_text
 from t2t_delta.models import delta_vae_text
+from t2t_delta.models import text_common
 from t2t_delta.problems.base import TextProblem
 
 T, V = 9, 23
@@ -34,40 +35,6 @@ def _model(**kwargs):
 
 
 SEED = tf.constant([3, 4], tf.int32)
-
-
-def test_ar1_per_step_terms_sum_to_ar1_kl():
-  rng = np.random.default_rng(1)
-  loc = tf.constant(rng.normal(size=(3, T, 2)), tf.float32)
-  scale = tf.constant(rng.uniform(0.05, 2.0, size=(3, T, 2)), tf.float32)
-  alphas = tf.constant([0.2, 0.9])
-  terms = distributions.ar1_kl_per_step(loc, scale, alphas)
-  np.testing.assert_allclose(tf.reduce_sum(terms, 1),
-                             distributions.ar1_kl_per_dim(loc, scale, alphas),
-                             rtol=1e-5)
-
-
-def test_masked_kl_equals_kl_of_truncated_sequence():
-  rng = np.random.default_rng(2)
-  lengths = [T, 4, 1, 2]
-  loc = tf.constant(rng.normal(size=(4, T, 3)), tf.float32)
-  scale = tf.constant(rng.uniform(0.01, 3.0, size=(4, T, 3)), tf.float32)
-  alphas = tf.constant([0.2, 0.5, 0.95])
-  mask = tf.constant(np.arange(T)[None] < np.array(lengths)[:, None], tf.float32)
-  masked = distributions.masked_ar1_kl_per_dim(loc, scale, alphas, mask).numpy()
-  for b, n in enumerate(lengths):
-    truncated = distributions.ar1_kl_per_dim(loc[b, :n], scale[b, :n], alphas)
-    np.testing.assert_allclose(masked[b], truncated, rtol=1e-5, atol=1e-5)
-
-
-def test_masked_kl_at_least_committed_rate_of_length():
-  alphas = tf.constant([0.2, 0.4])
-  loc = tf.zeros([1, T, 2])
-  scale = tf.ones([1, T, 2]) * np.sqrt(1.0 / (1.0 + 0.4 ** 2))
-  for n in range(1, T + 1):
-    mask = tf.constant(np.arange(T)[None] < n, tf.float32)
-    kl = tf.reduce_sum(distributions.masked_ar1_kl_per_dim(loc, scale, alphas, mask))
-    assert kl.numpy() >= distributions.committed_rate(alphas, n).numpy() - 1e-5
 
 
 @pytest.mark.parametrize('prior_type,structure', [('ar1', 'anti_causal'),
@@ -152,7 +119,7 @@ def test_decoder_reads_latents_causally():
   model = _model()
   features = _features([T])
   z = model.sample_prior(1, SEED)
-  inputs = ar_text.shift_right(features['targets'])
+  inputs = text_common.shift_right(features['targets'])
   with tf.GradientTape() as tape:
     tape.watch(z)
     logits = model.decode_logits(inputs, z)

@@ -1,4 +1,4 @@
-"""vocab helpers and text_lines: training, reuse, padding, errors."""
+"""text_lines: training, reuse, padding, errors."""
 
 import os
 
@@ -7,50 +7,14 @@ import pytest
 import tensorflow as tf
 
 from t2t_delta.errors import UserError
-from t2t_delta.problems import vocab as vocab_lib
 from t2t_delta.problems.text_lines import TextLines
 
-WORDS = ('the cat dog bird sat ran flew on under over a mat log tree quickly slowly '
-         'big small red blue green happy sad').split()
-
-
-def _corpus(n, seed):
-  rng = np.random.default_rng(seed)
-  return [' '.join(rng.choice(WORDS, rng.integers(3, 12))) for _ in range(n)]
-
-
-def _write(path, lines):
-  path.write_text('\n'.join(lines) + '\n', encoding='utf-8')
-
-
-def test_train_and_load_sentencepiece(tmp_path):
-  lines = _corpus(200, 0)
-  vocab = vocab_lib.train_sentencepiece(iter(lines), tmp_path / 'sub' / 'spm', 60)
-  assert sorted(os.listdir(tmp_path / 'sub')) == ['spm.model', 'spm.vocab']  # no temp
-  assert 8 <= vocab.vocab_size <= 60
-  loaded = vocab_lib.load_sentencepiece(tmp_path / 'sub' / 'spm.model')
-  assert loaded.vocab_size == vocab.vocab_size
-  assert loaded.id_to_piece(0) == '<pad>' and loaded.id_to_piece(1) == '</s>'
-  ids = loaded.encode(lines[0])
-  assert ids and min(ids) > 2
-  assert loaded.decode(ids + [1, 0, 0, 5]) == lines[0]
-  # A vocabulary bigger than the corpus supports is a soft limit.
-  _write(tmp_path / 'corpus.txt', lines[:20])
-  small = vocab_lib.train_sentencepiece(str(tmp_path / 'corpus.txt'), tmp_path / 'big',
-                                        5000, model_type='bpe')
-  assert small.vocab_size < 5000
-  with pytest.raises(UserError, match='vocab_size'):
-    vocab_lib.train_sentencepiece(iter(lines), tmp_path / 'x', 3)
-  with pytest.raises(UserError, match='model_type'):
-    vocab_lib.train_sentencepiece(iter(lines), tmp_path / 'x', 30, model_type='wordpiece')
-  (tmp_path / 'broken.model').write_bytes(b'junk')
-  with pytest.raises(UserError, match='broken.model'):
-    vocab_lib.load_sentencepiece(tmp_path / 'broken.model')
+from corpus_files import corpus, write_lines
 
 
 def test_text_lines_trains_then_reuses_vocab(tmp_path):
-  _write(tmp_path / 'train.txt', _corpus(300, 0) + ['', '   '])
-  _write(tmp_path / 'test.txt', _corpus(40, 1))
+  write_lines(tmp_path / 'train.txt', corpus(300, 0) + ['', '   '])
+  write_lines(tmp_path / 'test.txt', corpus(40, 1))
   p = TextLines(data_dir=str(tmp_path), vocab_size=100, max_length=16)
   p.validate()
   model = tmp_path / 'vocab.100.model'
@@ -86,9 +50,9 @@ def test_text_lines_trains_then_reuses_vocab(tmp_path):
 
 
 def test_text_lines_eval_file_and_default_tiny_corpus(tmp_path):
-  _write(tmp_path / 'train.txt', ['hello world', 'a tiny corpus'])
-  _write(tmp_path / 'test.txt', ['hello'])
-  _write(tmp_path / 'eval.txt', ['world', 'tiny'])
+  write_lines(tmp_path / 'train.txt', ['hello world', 'a tiny corpus'])
+  write_lines(tmp_path / 'test.txt', ['hello'])
+  write_lines(tmp_path / 'eval.txt', ['world', 'tiny'])
   p = TextLines(data_dir=str(tmp_path))          # vocab_size 2000 on a 2-line corpus
   p.validate()
   assert p.num_examples('eval') == 2
@@ -101,9 +65,9 @@ def test_text_lines_eval_file_and_default_tiny_corpus(tmp_path):
 def test_text_lines_errors(tmp_path, case):
   data_dir, expected = str(tmp_path), None
   if case != 'no_train':
-    _write(tmp_path / 'train.txt', _corpus(30, 0))
+    write_lines(tmp_path / 'train.txt', corpus(30, 0))
   if case != 'no_test':
-    _write(tmp_path / 'test.txt', _corpus(5, 1))
+    write_lines(tmp_path / 'test.txt', corpus(5, 1))
   if case == 'no_dir':
     data_dir, expected = None, '--data_dir'
   elif case == 'missing_dir':
