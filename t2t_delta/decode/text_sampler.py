@@ -38,6 +38,7 @@ import weakref
 
 import tensorflow as tf
 
+from t2t_delta.models import text_common
 from t2t_delta.problems.base import EOS_ID, PAD_ID
 
 _COMPILED = weakref.WeakKeyDictionary()
@@ -96,7 +97,7 @@ def _build(model, mode, batch_size, return_logits, stop_at_eos):
       if mode == 'cached':
         logits, model_state = model.decode_step(previous, t, model_state)
       else:
-        inputs = tf.concat([tf.fill([batch_size, 1], PAD_ID), tokens[:, :-1]], axis=1)
+        inputs = text_common.shift_right(tokens)
         logits = model.decode_logits(inputs, z, position=t)
       logits = tf.cast(logits, tf.float32)
       token = _select(logits, temperature,

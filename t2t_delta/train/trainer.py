@@ -26,13 +26,13 @@ import sys
 import time
 
 import gin
-import numpy as np
 import tensorflow as tf
 
 from t2t_delta import errors
 from t2t_delta import objectives as objectives_lib
 from t2t_delta.errors import UserError
 from t2t_delta.evaluate import information
+from t2t_delta.models import base as models_base
 from t2t_delta.runtime import checkpoints, files, run_dir, run_lock
 from t2t_delta.train import eval_loop, inputs, metrics, preflight, progress
 from t2t_delta.train import schedules, strategies, summaries
@@ -278,7 +278,7 @@ class Trainer:
 
   @property
   def num_parameters(self):
-    return sum(int(np.prod(v.shape)) for v in self.variables)
+    return models_base.count_parameters(self.model)
 
   # ---- state -------------------------------------------------------------------------
   @property
