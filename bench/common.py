@@ -80,10 +80,10 @@ class BenchRandomText(TextProblem):
   def max_length(self):
     return self._max_length
 
-  def encode(self, text):
+  def text_to_ids(self, text):
     return [2 + (hash(w) % (self._vocab_size - 2)) for w in text.split()]
 
-  def decode(self, ids):
+  def ids_to_text(self, ids):
     return ' '.join(str(i) for i in ids if i > 1)
 
   def arrays(self, split):

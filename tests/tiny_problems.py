@@ -53,10 +53,10 @@ class TinyText(TextProblem):
   def vocab_size(self):
     return 3 + len(self.WORDS)
 
-  def encode(self, text):
+  def text_to_ids(self, text):
     return [3 + self.WORDS.index(w) if w in self.WORDS else 2 for w in text.split()]
 
-  def decode(self, ids):
+  def ids_to_text(self, ids):
     words = []
     for i in ids:
       if i == self.EOS_ID:

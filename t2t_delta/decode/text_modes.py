@@ -184,7 +184,7 @@ def _encode_primes(options, problem, max_length):
   limit = max_length - 1
   primes = []
   for number, text in _read_lines(options['from_file'], 'complete'):
-    ids = [int(i) for i in problem.encode(text)]
+    ids = [int(i) for i in problem.text_to_ids(text)]
     if len(ids) > limit:
       raise UserError(
           f'line {number} of {options["from_file"]} has {len(ids)} tokens; a prime '
@@ -199,7 +199,7 @@ def _encode_sentences(options, problem):
   limit = int(problem.max_length) - 1
   sentences = []
   for number, text in _read_lines(options['from_file'], 'reconstruct'):
-    ids = [int(i) for i in problem.encode(text)]
+    ids = [int(i) for i in problem.text_to_ids(text)]
     if len(ids) > limit:
       raise UserError(
           f'line {number} of {options["from_file"]} has {len(ids)} tokens; sentences '
@@ -239,7 +239,7 @@ def _generate(options, problem, model, num_rows, inputs_fn):
 
 def _render(problem, ids):
   """One line of text for token ids (newlines and tabs would break the format)."""
-  text = problem.decode([int(i) for i in ids])
+  text = problem.ids_to_text([int(i) for i in ids])
   return ' '.join(text.split()) if any(c in text for c in '\t\n\r') else text
 
 

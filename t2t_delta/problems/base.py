@@ -177,11 +177,11 @@ class TextProblem(Problem):
   def vocab_size(self):
     raise NotImplementedError
 
-  def encode(self, text):
+  def text_to_ids(self, text):
     """str -> list of ids (without EOS)."""
     raise NotImplementedError
 
-  def decode(self, ids):
+  def ids_to_text(self, ids):
     """list of ids -> str (stops at EOS, drops padding)."""
     raise NotImplementedError
 

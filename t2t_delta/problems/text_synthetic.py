@@ -8,7 +8,7 @@ from the previous words; the factors are the long-range information a latent can
 
 The vocabulary is fixed in code (a few hundred words): id 0 padding, 1 end of sentence,
 2 unknown, then the words in a fixed order. Tokenisation is lower-case words and
-punctuation marks; `decode(encode(s)) == s` for every generated sentence.
+punctuation marks; `ids_to_text(text_to_ids(s)) == s` for every generated sentence.
 """
 
 import math
@@ -230,10 +230,10 @@ class TextSynthetic(TextProblem):
   def vocabulary(self):
     return VOCABULARY
 
-  def encode(self, text):
+  def text_to_ids(self, text):
     return [_WORD_TO_ID.get(w, 2) for w in _TOKEN_RE.findall(text.lower())]
 
-  def decode(self, ids):
+  def ids_to_text(self, ids):
     words = []
     for i in np.asarray(ids, dtype=np.int64).reshape(-1).tolist():
       if i == self.EOS_ID:
@@ -271,7 +271,7 @@ class TextSynthetic(TextProblem):
       ids = [_WORD_TO_ID[w] for w in words][:self.max_length - 1] + [self.EOS_ID]
       targets[k, :len(ids)] = ids
       lengths[k] = len(ids)
-      texts.append(self.decode(ids))
+      texts.append(self.ids_to_text(ids))
     mask = (np.arange(self.max_length)[None, :] < lengths[:, None]).astype(np.float32)
     self._sentences[split] = texts
     return {'targets': targets, 'mask': mask, 'topic': topic.astype(np.int32),

@@ -5,8 +5,8 @@ Ids follow the `TextProblem` convention: 0 is padding and 1 end-of-sentence
 
     vocab = train_sentencepiece(lines, '/data/vocab.2000', vocab_size=2000)
     vocab = load_sentencepiece('/data/vocab.2000.model')
-    ids = vocab.encode('a sentence')       # without EOS
-    vocab.decode(ids + [1, 0, 0])          # stops at EOS, drops padding
+    ids = vocab.text_to_ids('a sentence')       # without EOS
+    vocab.ids_to_text(ids + [1, 0, 0])          # stops at EOS, drops padding
 
 Training writes `<model_prefix>.model` and `<model_prefix>.vocab` atomically: the model
 is trained under a temporary name in the same directory and renamed into place, `.model`
@@ -41,7 +41,7 @@ class SentencePieceVocab:
     """Number of ids, including padding, EOS and unknown."""
     return self._sp.get_piece_size()
 
-  def encode(self, text):
+  def text_to_ids(self, text):
     """str -> list of int ids (no EOS)."""
     return list(self._sp.encode(text, out_type=int))
 
@@ -49,7 +49,7 @@ class SentencePieceVocab:
     """list of str -> list of lists of ids (no EOS)."""
     return self._sp.encode(list(texts), out_type=int)
 
-  def decode(self, ids):
+  def ids_to_text(self, ids):
     """Ids -> str; stops at the first EOS and drops padding."""
     out = []
     for i in np.asarray(ids, dtype=np.int64).reshape(-1).tolist():
@@ -172,8 +172,8 @@ class SubwordTextMixin:
   def vocab_size(self):
     return self.vocab.vocab_size
 
-  def encode(self, text):
-    return self.vocab.encode(text)
+  def text_to_ids(self, text):
+    return self.vocab.text_to_ids(text)
 
-  def decode(self, ids):
-    return self.vocab.decode(ids)
+  def ids_to_text(self, ids):
+    return self.vocab.ids_to_text(ids)

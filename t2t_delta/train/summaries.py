@@ -163,7 +163,7 @@ def _render(problem, ids):
   ids = [int(i) for i in ids]
   if problem.EOS_ID in ids:
     ids = ids[:ids.index(problem.EOS_ID) + 1]
-  return problem.decode(ids) or '(empty)'
+  return problem.ids_to_text(ids) or '(empty)'
 
 
 def _decode_texts(model, problem, z, options, num=None):

@@ -48,7 +48,7 @@ def test_lm1b_prepared_trains_vocab_once(tmp_path, write_prepared_tfds):
   assert model.exists()
   mtime = os.stat(model).st_mtime_ns
   for example, sentence in zip(got, ENGLISH):
-    assert p.decode(example['targets']) == sentence
+    assert p.ids_to_text(example['targets']) == sentence
   again = LanguagemodelLm1b(data_dir=str(tmp_path), vocab_size=64, max_length=8)
   short = _check_text_dataset(again, 'train', 60)
   assert all(s['mask'].sum() <= 8 for s in short)

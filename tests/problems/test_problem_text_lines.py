@@ -29,13 +29,13 @@ def test_text_lines_trains_then_reuses_vocab(tmp_path):
   assert arrays['mask'].dtype == np.float32
   lines = p.lines('train')
   for line, targets, mask in zip(lines, arrays['targets'], arrays['mask']):
-    ids = p.encode(line)[:15]
+    ids = p.text_to_ids(line)[:15]
     n = len(ids) + 1                            # EOS counts as a token
     assert mask.sum() == n
     np.testing.assert_array_equal(targets[:n], ids + [p.EOS_ID])
     assert np.all(targets[n:] == 0) and np.all(mask[n:] == 0) and np.all(mask[:n] == 1)
-    if len(p.encode(line)) < 16:
-      assert p.decode(targets) == line
+    if len(p.text_to_ids(line)) < 16:
+      assert p.ids_to_text(targets) == line
   units = p.units_per_example({'mask': tf.constant(arrays['mask'][:3])})
   np.testing.assert_allclose(units.numpy(), arrays['mask'][:3].sum(1))
   assert p.vocab_size <= 100

@@ -40,12 +40,12 @@ def test_text_synthetic_padding_mask_units_roundtrip():
   units = p.units_per_example({'mask': tf.constant(arrays['mask'][:4])})
   np.testing.assert_allclose(units.numpy(), lengths[:4])
   for sentence, targets in zip(p.sentences('train'), arrays['targets']):
-    assert p.decode(targets) == sentence
-    ids = p.encode(sentence)
-    assert p.decode(ids) == sentence
+    assert p.ids_to_text(targets) == sentence
+    ids = p.text_to_ids(sentence)
+    assert p.ids_to_text(ids) == sentence
     assert ids == targets[:len(ids)].tolist()
-  assert p.encode('The Referee WON zzz.') == [
-      p.encode('the')[0], p.encode('referee')[0], p.encode('won')[0], 2, p.encode('.')[0]]
+  assert p.text_to_ids('The Referee WON zzz.') == [
+      p.text_to_ids('the')[0], p.text_to_ids('referee')[0], p.text_to_ids('won')[0], 2, p.text_to_ids('.')[0]]
 
 
 def test_text_synthetic_topic_words_differ():
@@ -61,7 +61,7 @@ def test_text_synthetic_topic_words_differ():
   # Tense changes the verbs.
   past = set(arrays['targets'][arrays['tense'] == 1].ravel())
   present_tense = set(arrays['targets'][arrays['tense'] == 0].ravel())
-  assert p.encode('won')[0] in past and p.encode('won')[0] not in present_tense
+  assert p.text_to_ids('won')[0] in past and p.text_to_ids('won')[0] not in present_tense
 
 
 def test_text_synthetic_truncation_keeps_eos():

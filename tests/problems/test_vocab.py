@@ -18,9 +18,9 @@ def test_train_and_load_sentencepiece(tmp_path):
   loaded = vocab_lib.load_sentencepiece(tmp_path / 'sub' / 'spm.model')
   assert loaded.vocab_size == vocab.vocab_size
   assert loaded.id_to_piece(0) == '<pad>' and loaded.id_to_piece(1) == '</s>'
-  ids = loaded.encode(lines[0])
+  ids = loaded.text_to_ids(lines[0])
   assert ids and min(ids) > 2
-  assert loaded.decode(ids + [1, 0, 0, 5]) == lines[0]
+  assert loaded.ids_to_text(ids + [1, 0, 0, 5]) == lines[0]
   # A vocabulary bigger than the corpus supports is a soft limit.
   write_lines(tmp_path / 'corpus.txt', lines[:20])
   small = vocab_lib.train_sentencepiece(str(tmp_path / 'corpus.txt'), tmp_path / 'big',

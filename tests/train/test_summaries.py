@@ -91,7 +91,7 @@ def test_text_run_writes_text_summaries(tiny_run):
   config = summaries.SummaryConfig()
   recon = events['reconstructions'][0][1].item().decode('utf-8').splitlines()
   assert len(recon) == config.num_reconstructions
-  first_input = trainer.problem.decode(
+  first_input = trainer.problem.ids_to_text(
       [int(i) for i in trainer.problem.arrays('eval')['targets'][0]])
   assert recon[0].startswith(f'* {first_input} → ')
   assert 'kl_per_dim' in events
