@@ -190,3 +190,7 @@ class Tool:
   def run(self, main):
     """The console script: parse flags, then `call(main, argv)`."""
     app.run(lambda argv: self.call(main, argv), flags_parser=self.parse_flags)
+
+  def console_script(self, main):
+    """The entry point `setup.py` names: `run(main)` as a function of no arguments."""
+    return lambda: self.run(main)

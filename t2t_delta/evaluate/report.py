@@ -402,10 +402,7 @@ def run(argv):
 
 
 _main = TOOL.guarded(run)
-
-
-def main():
-  TOOL.run(_main)
+main = TOOL.console_script(_main)
 
 
 if __name__ == '__main__':

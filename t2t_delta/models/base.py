@@ -169,6 +169,35 @@ class LatentVariableModel(Model):
     return self.encode(features, training=False, seed=tf.constant([0, 0])).mean()
 
 
+class DeltaVaeModel(LatentVariableModel):
+  """A δ-VAE: its latents are one `distributions.LatentSpec` (`self.latent`, set by
+  the model), which fixes the prior, the posterior family and the committed rate."""
+
+  latent = None
+
+  @property
+  def prior_type(self):
+    return self.latent.prior_type
+
+  @property
+  def posterior_type(self):
+    return self.latent.posterior_type
+
+  @property
+  def alphas(self):
+    """float32 `[d]` AR(1) correlations of the prior (zeros for a standard normal)."""
+    return self.latent.alphas
+
+  @property
+  def alphas_np(self):
+    """float64 numpy `[d]`: the same α's."""
+    return self.latent.alphas_np
+
+  def prior(self):
+    """p(z) (an `AR1Prior`; all α = 0: N(0, I)), event `[n, d]`."""
+    return self.latent.prior()
+
+
 class TextDecoderModel(Model):
   """A text model that samples token by token (`t2t_delta.decode.text_sampler`).
 

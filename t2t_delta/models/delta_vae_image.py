@@ -96,7 +96,7 @@ class ImageRowEncoder(tf.Module):
 
 
 @registry.register_model
-class DeltaVaeImage(base.LatentVariableModel):
+class DeltaVaeImage(base.DeltaVaeModel):
   """δ-VAE on images: row latents, AR(1) prior, anti-causal encoder, PixelSNAIL decoder.
 
   Args (gin-configurable as `delta_vae_image.<name>`; defaults are a scaled-down
@@ -183,19 +183,6 @@ class DeltaVaeImage(base.LatentVariableModel):
     self.latent.initialize_posterior_head(self.encoder.to_params)
 
   # ---- configuration ------------------------------------------------------------------
-  @property
-  def prior_type(self):
-    return self.latent.prior_type
-
-  @property
-  def posterior_type(self):
-    return self.latent.posterior_type
-
-  @property
-  def alphas(self):
-    """float32 `[d]` AR(1) correlations of the prior (zeros for a standard normal)."""
-    return self.latent.alphas
-
   def committed_rate(self):
     """δ in nats per example (Python float): the rate's guaranteed minimum."""
     return self.latent.committed_rate_nats()
@@ -213,9 +200,6 @@ class DeltaVaeImage(base.LatentVariableModel):
     loc, scale = self.posterior_params(self.network_inputs(features),
                                        training=training, seed=seed)
     return self.latent.posterior(loc, scale)
-
-  def prior(self):
-    return self.latent.prior()
 
   @property
   def image_decoder(self):

@@ -68,7 +68,7 @@ ENCODER_STRUCTURES = ('anti_causal', 'non_causal')
 
 
 @registry.register_model
-class DeltaVaeText(base.LatentVariableModel, base.TextDecoderModel):
+class DeltaVaeText(base.DeltaVaeModel, base.TextDecoderModel):
   """δ-VAE for text: anti-causal Transformer encoder, AR(1) prior, Transformer decoder.
 
   Args (gin `delta_vae_text.*`):
@@ -153,24 +153,6 @@ class DeltaVaeText(base.LatentVariableModel, base.TextDecoderModel):
     self.latent.initialize_posterior_head(self.posterior_head)
 
   # ---- the three distributions --------------------------------------------------------
-  @property
-  def prior_type(self):
-    return self.latent.prior_type
-
-  @property
-  def posterior_type(self):
-    return self.latent.posterior_type
-
-  @property
-  def alphas(self):
-    """float32 [d] AR(1) coefficients (zeros for the standard normal prior)."""
-    return self.latent.alphas
-
-  @property
-  def alphas_np(self):
-    """float64 numpy [d] AR(1) coefficients (zeros for the standard normal prior)."""
-    return self.latent.alphas_np
-
   def _posterior_params(self, targets, mask, training, seed):
     h = self.encoder(targets, padding=mask <= 0.0, training=training, seed=seed,
                      dtype=self.compute_dtype)
@@ -184,10 +166,6 @@ class DeltaVaeText(base.LatentVariableModel, base.TextDecoderModel):
     mask = tf.cast(features['mask'], tf.float32)
     loc, scale = self._posterior_params(targets, mask, training, seed)
     return self.latent.posterior(loc, scale, mask)
-
-  def prior(self):
-    """p(z) over the full window, event [T, d] (an `AR1Prior`; alphas 0: N(0, I))."""
-    return self.latent.prior()
 
   def likelihood(self, features, z, training, seed):
     """p(x|z): Categorical over each token, batch shape [B, T] (mask it yourself)."""

@@ -173,9 +173,7 @@ def _main(argv):
     for sig, handler in previous.items():
       signal.signal(sig, handler)
 
-
-def main():
-  TOOL.run(_main)
+main = TOOL.console_script(_main)
 
 
 if __name__ == '__main__':
