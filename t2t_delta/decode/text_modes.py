@@ -181,32 +181,31 @@ def _read_lines(path, mode):
 
 def _encode_primes(options, problem, max_length):
   """[(line number, text, ids)]; UserError naming the first prime that is too long."""
-  limit = max_length - 1
-  primes = []
-  for number, text in _read_lines(options['from_file'], 'complete'):
-    ids = [int(i) for i in problem.text_to_ids(text)]
-    if len(ids) > limit:
-      raise UserError(
-          f'line {number} of {options["from_file"]} has {len(ids)} tokens; a prime '
-          f'may have at most {limit} (--max_length={max_length} minus one position '
-          'to complete). Shorten the prime or raise --max_length.')
-    primes.append((number, text, ids))
-  return primes
+  return _encode_lines(
+      options, problem, 'complete', max_length - 1,
+      lambda limit: f'a prime may have at most {limit} (--max_length={max_length} minus '
+      'one position to complete). Shorten the prime or raise --max_length.')
 
 
 def _encode_sentences(options, problem):
   """[(line number, text, ids)]; UserError naming the first sentence that is too long."""
-  limit = int(problem.max_length) - 1
-  sentences = []
-  for number, text in _read_lines(options['from_file'], 'reconstruct'):
+  return _encode_lines(
+      options, problem, 'reconstruct', int(problem.max_length) - 1,
+      lambda limit: f'sentences to reconstruct may have at most {limit} (the problem\'s '
+      f'max_length {problem.max_length} includes the end-of-sentence token).')
+
+
+def _encode_lines(options, problem, mode, limit, rule):
+  """The ids of every line of --from_file; UserError (`rule(limit)` says the rule) for
+  the first line with more than `limit` tokens."""
+  lines = []
+  for number, text in _read_lines(options['from_file'], mode):
     ids = [int(i) for i in problem.text_to_ids(text)]
     if len(ids) > limit:
-      raise UserError(
-          f'line {number} of {options["from_file"]} has {len(ids)} tokens; sentences '
-          f'to reconstruct may have at most {limit} (the problem\'s max_length '
-          f'{problem.max_length} includes the end-of-sentence token).')
-    sentences.append((number, text, ids))
-  return sentences
+      raise UserError(f'line {number} of {options["from_file"]} has {len(ids)} tokens; '
+                      f'{rule(limit)}')
+    lines.append((number, text, ids))
+  return lines
 
 
 # ---- running --------------------------------------------------------------------------
