@@ -248,6 +248,15 @@ def _pyplot():
   return plt
 
 
+def _save(plt, fig, path, title):
+  """Titles, lays out, writes and closes `fig`; returns `path`."""
+  fig.suptitle(title)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+  return path
+
+
 def _by_family(runs):
   groups = {}
   for run in runs:
@@ -281,11 +290,7 @@ def plot_rate_distortion(runs, path, title='Rate–distortion'):
   for ax in axes:
     ax.grid(alpha=0.3)
   axes[0].legend(fontsize='small')
-  fig.suptitle(title)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
-  return path
+  return _save(plt, fig, path, title)
 
 
 def plot_probe(runs, path, title='Linear probe'):
@@ -315,11 +320,7 @@ def plot_probe(runs, path, title='Linear probe'):
     ax.set_title(f'probe: {key}')
     ax.grid(alpha=0.3)
   axes[0][0].legend(fontsize='small')
-  fig.suptitle(title)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
-  return path
+  return _save(plt, fig, path, title)
 
 
 def plot_information(runs, path, title='Information'):
@@ -354,11 +355,7 @@ def plot_information(runs, path, title='Information'):
   if not measured:
     axes[0].text(0.5, 0.5, 'no information records\n(run t2t-delta-eval)',
                  ha='center', va='center', transform=axes[0].transAxes)
-  fig.suptitle(title)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
-  return path
+  return _save(plt, fig, path, title)
 
 
 def write_report(run_dirs, out_dir, split='test', title='Rate–distortion'):
