@@ -51,14 +51,13 @@ import tensorflow_probability as tfp
 
 from t2t_delta import distributions
 from t2t_delta.errors import UserError
+from t2t_delta.train import eval_loop
 from t2t_delta.train import inputs
 from t2t_delta.train import metrics
 
 tfd = tfp.distributions
 
-LN2 = math.log(2.0)
 ACTIVE_UNIT_THRESHOLD = 0.01
-_ELBO_SEED = (0, 0)            # the trainer's evaluation seed, so the sums agree
 
 
 # ---- one pass over a split ------------------------------------------------------------
@@ -170,7 +169,7 @@ def encode_split(model, problem, split, batch_size, max_examples=None, seed=0,
     encoder_seed, sample_seed = _batch_seeds(seed, index)
     out = {}
     if elbo:
-      terms = model(features, training=False, seed=tf.constant(_ELBO_SEED, tf.int32))
+      terms = eval_loop.eval_terms(model, features)
       out['sums'] = metrics.batch_sums(problem, features, terms)
       if 'rate_per_group' in terms:
         out['rate_per_group'] = tf.cast(terms['rate_per_group'], tf.float32)
@@ -299,8 +298,9 @@ def mutual_information(encoding, model=None, problem=None, batch_size=None,
   _, index, counts = np.unique(groups, return_inverse=True, return_counts=True)
   log_group_size = np.log(counts[index].astype(np.float64))
   per_example = own - (running - log_group_size)
-  return {'mi_bits': float(per_example.mean() / LN2),
-          'mi_max_bits': float(log_group_size.mean() / LN2), 'mi_examples': n}
+  return {'mi_bits': float(metrics.nats_to_bits(per_example.mean())),
+          'mi_max_bits': float(metrics.nats_to_bits(log_group_size.mean())),
+          'mi_examples': n}
 
 
 def _logsumexp(x, axis):
@@ -358,8 +358,9 @@ def decoder_gain(log_likelihoods, suffix=''):
   """Swap gain and contrastive bound (bits per example) from `[K + 1, N]` nats."""
   own, others = log_likelihoods[0], log_likelihoods[1:]
   k = len(others)
-  swap = (own - others.mean(axis=0)) / LN2
-  contrastive = (own - (_logsumexp(log_likelihoods, axis=0) - math.log(k + 1))) / LN2
+  swap = metrics.nats_to_bits(own - others.mean(axis=0))
+  contrastive = metrics.nats_to_bits(
+      own - (_logsumexp(log_likelihoods, axis=0) - math.log(k + 1)))
   stderr = lambda x: float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else 0.0
   return {f'swap_gain{suffix}_bits': float(swap.mean()),
           f'swap_gain{suffix}_stderr_bits': stderr(swap),
@@ -383,17 +384,18 @@ def rate_terms(encoding, committed_rate_nats=None):
   out = {}
   if encoding.rate_per_group is not None:
     out['kl_per_dim_bits'] = [float(v) for v in
-                              encoding.rate_per_group.mean(axis=0) / LN2]
+                              metrics.nats_to_bits(encoding.rate_per_group.mean(axis=0))]
   sums = encoding.sums
   if sums:
-    count = max(sums['count'], 1e-12)
-    rate = sums['rate'] / count / LN2
+    count = sums['count']
+    rate = metrics.bits_per_example(sums['rate'], count)
     if 'committed_rate' in sums:
-      out['rate_excess_bits'] = rate - sums['committed_rate'] / count / LN2
+      out['rate_excess_bits'] = rate - metrics.bits_per_example(sums['committed_rate'],
+                                                                count)
     elif committed_rate_nats is not None:
-      out['rate_excess_bits'] = rate - committed_rate_nats / LN2
+      out['rate_excess_bits'] = rate - metrics.nats_to_bits(committed_rate_nats)
     if 'rate_aux' in sums:
-      out['rate_aux_bits'] = sums['rate_aux'] / count / LN2
+      out['rate_aux_bits'] = metrics.bits_per_example(sums['rate_aux'], count)
   return out
 
 

@@ -19,9 +19,15 @@ from t2t_delta.train import metrics
 EVAL_SEED = (0, 0)
 
 
+def eval_terms(model, features):
+  """The model's per-example terms in evaluation: training=False, the fixed seed
+  (also what `evaluate.information.encode_split` sums for latent models)."""
+  return model(features, training=False, seed=tf.constant(EVAL_SEED, tf.int32))
+
+
 def batch_terms(model, problem, features):
   """(sums, group sums) of one batch in nats (`metrics.batch_sums`, `group_sums`)."""
-  out = model(features, training=False, seed=tf.constant(EVAL_SEED, tf.int32))
+  out = eval_terms(model, features)
   return metrics.batch_sums(problem, features, out), metrics.group_sums(features, out)
 
 

@@ -56,9 +56,14 @@ def in_unit(problem, nats, units):
   return problem.nats_to_unit(float(nats), float(units))
 
 
+def nats_to_bits(nats):
+  """Nats (a float or an array) in bits."""
+  return nats / math.log(2.0)
+
+
 def bits_per_example(nats, count):
   """Σ nats over Σ examples in bits per example."""
-  return float(nats) / max(float(count), 1e-12) / math.log(2.0)
+  return nats_to_bits(float(nats) / max(float(count), 1e-12))
 
 
 def summarize(problem, sums, step, split):
