@@ -200,6 +200,17 @@ class AttentionBlock(tf.Module):
     return self.norm(h + self.attention.attend(queries, k, v, mask=mask))
 
 
+def self_attention_blocks(after, hidden_size, channels, num_heads,
+                          attention_dropout_rate, dropout_rate, seeds):
+  """{str(layer index): AttentionBlock} over the features, the input pixels and the two
+  position channels (`hidden + C + 2` wide keys), one after each layer in `after`."""
+  return {str(i): AttentionBlock(hidden_size, hidden_size + channels + 2, num_heads,
+                                 attention_dropout_rate=attention_dropout_rate,
+                                 dropout_rate=dropout_rate, seeds=seeds,
+                                 name=f'self_attention_{i}')
+          for i in after}
+
+
 class PixelSnail(tf.Module):
   """Strictly causal image network: output at pixel p depends only on pixels < p.
 
@@ -267,12 +278,9 @@ class PixelSnail(tf.Module):
       self.vertical_blocks = [block('down', i) for i in range(self.num_layers)]
       self.horizontal_blocks = [block('down_right', i, aux_size=h)
                                 for i in range(self.num_layers)]
-      self.self_attention = {
-          str(i): AttentionBlock(h, h + c + 2, num_heads,
-                            attention_dropout_rate=attention_dropout_rate,
-                            dropout_rate=dropout_rate, seeds=seeds,
-                            name=f'self_attention_{i}')
-          for i in self.self_attention_after}
+      self.self_attention = self_attention_blocks(
+          self.self_attention_after, h, c, num_heads, attention_dropout_rate,
+          dropout_rate, seeds)
       self.cross_attention = {
           str(i): AttentionBlock(h, condition_size, num_heads,
                             attention_dropout_rate=attention_dropout_rate,
@@ -472,12 +480,9 @@ class NonCausalImageNet(tf.Module):
                                               weight_norm=weight_norm, seeds=seeds,
                                               name=f'centered_{i}')
                      for i in range(self.num_layers)]
-      self.self_attention = {
-          str(i): AttentionBlock(h, h + c + 2, num_heads,
-                            attention_dropout_rate=attention_dropout_rate,
-                            dropout_rate=dropout_rate, seeds=seeds,
-                            name=f'self_attention_{i}')
-          for i in self.attention_after}
+      self.self_attention = self_attention_blocks(
+          self.attention_after, h, c, num_heads, attention_dropout_rate, dropout_rate,
+          seeds)
       self.output_layer = (pixel.Conv1x1(h, output_size, seeds=seeds, name='output')
                            if output_size else None)
 
