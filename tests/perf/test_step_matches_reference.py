@@ -8,8 +8,10 @@ before they were tuned for speed:
 * biases added with a broadcasting `+`;
 * the decoder's tied output projection as a `tensordot` with the embedding table;
 * the auxiliary LSTM prior as a `tf.scan` of its cell, differentiated by TensorFlow;
-* strided slices for the pixel shifts and for reading the mixture parameters;
-* Adam as separate element-wise updates with selects for skipped steps.
+* strided slices for the pixel shifts and for reading the mixture parameters.
+
+(The fused Adam update is checked against the element-wise one in
+tests/train/test_optimizer.py.)
 
 Each model test computes the loss and the gradient of every variable of one training
 step (training mode, dropout on, padded text) with the library's layers and again with
@@ -17,7 +19,6 @@ the reference forms patched in, and requires them to agree to float32 rounding.
 """
 
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from t2t_delta.distributions import aux_prior
@@ -29,7 +30,6 @@ from t2t_delta.layers import transformer
 from t2t_delta.models import delta_vae_image
 from t2t_delta.models import delta_vae_text
 from t2t_delta.problems import base as problems_base
-from t2t_delta.train import optimizer
 
 
 # ---- reference forms ------------------------------------------------------------------
@@ -174,50 +174,3 @@ def test_image_step_matches_reference(monkeypatch):
       dropout_rate=0.2, latent_dim=3), seed=3)
   images = np.random.default_rng(4).integers(0, 256, (3, 6, 5, 3)).astype(np.uint8)
   _check_same_step(model, {'image': tf.constant(images)}, monkeypatch)
-
-
-# ---- the optimizer --------------------------------------------------------------------
-def _reference_adam(values, grads_per_step, applied, lr, clip_norm, b1=0.9, b2=0.999,
-                    eps=1e-8):
-  values = [v.astype(np.float64) for v in values]
-  m = [np.zeros_like(v) for v in values]
-  s = [np.zeros_like(v) for v in values]
-  for t, (grads, apply) in enumerate(zip(grads_per_step, applied), start=1):
-    if not apply:
-      continue
-    scale = 1.0
-    if clip_norm:
-      norm = np.sqrt(sum(np.sum(np.square(g, dtype=np.float64)) for g in grads))
-      scale = min(1.0, clip_norm / max(norm, 1e-12))
-    for i, g in enumerate(grads):
-      g = g * scale
-      m[i] = b1 * m[i] + (1 - b1) * g
-      s[i] = b2 * s[i] + (1 - b2) * g * g
-      values[i] = values[i] - (lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t)
-                               * m[i] / (np.sqrt(s[i]) + eps))
-  return values
-
-
-@pytest.mark.parametrize('clip_norm', [None, 0.5])
-def test_adam_matches_reference_update(clip_norm):
-  rng = np.random.default_rng(5)
-  shapes = ([3, 4], [4], [2, 3, 5])
-  values = [rng.standard_normal(s).astype(np.float32) for s in shapes]
-  steps = [[rng.standard_normal(s).astype(np.float32) for s in shapes]
-           for _ in range(4)]
-  applied = [True, False, True, True]
-  strategy = tf.distribute.OneDeviceStrategy('/cpu:0')
-  with strategy.scope():
-    variables = [tf.Variable(v) for v in values]
-    adam = optimizer.Adam(variables, lambda step: 0.01, clip_norm=clip_norm)
-
-  @tf.function
-  def step(grads, apply):
-    strategy.run(lambda: adam.apply_gradients(grads, variables, apply))
-
-  for grads, apply in zip(steps, applied):
-    step([tf.constant(g) for g in grads], tf.constant(apply))
-  expected = _reference_adam(values, steps, applied, 0.01, clip_norm)
-  for v, e in zip(variables, expected):
-    np.testing.assert_allclose(v.numpy(), e, rtol=1e-5, atol=1e-6)
-  assert int(adam.iterations.numpy()) == 4 and int(adam.skipped.numpy()) == 1
