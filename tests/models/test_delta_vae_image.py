@@ -18,6 +18,11 @@ from t2t_delta.models import delta_vae_image
 from t2t_delta.problems import base as problems_base
 from t2t_delta.runtime import gin_config
 
+from model_checks import ImagesOfShape as _Images
+from model_checks import check_output as _check_output
+from model_checks import image_features as _features
+from model_checks import loss_and_grads as _loss_and_grads
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 TINY = dict(num_encoder_layers=1, num_decoder_layers=2, encoder_hidden=8,
@@ -27,54 +32,14 @@ TINY = dict(num_encoder_layers=1, num_decoder_layers=2, encoder_hidden=8,
             alpha_hi=0.9)
 
 
-class _Images(problems_base.ImageProblem):
-  registered_name = 'test_images'
-
-  def __init__(self, shape):
-    super().__init__()
-    self._shape = tuple(shape)
-
-  @property
-  def image_shape(self):
-    return self._shape
-
-
 class _Text(problems_base.TextProblem):
   registered_name = 'test_text'
-
-
-def _features(shape, batch=2, seed=0):
-  rng = np.random.RandomState(seed)
-  return {'image': tf.constant(rng.randint(0, 256, (batch,) + tuple(shape)), tf.uint8)}
 
 
 def _model(shape=(6, 6, 3), **kwargs):
   args = dict(TINY)
   args.update(kwargs)
   return delta_vae_image.DeltaVaeImage(_Images(shape), **args)
-
-
-def _loss_and_grads(model, features, seed):
-  with tf.GradientTape() as tape:
-    out = model(features, training=True, seed=seed)
-    loss = tf.reduce_mean(out['distortion'] + out['rate'] + out.get('aux_loss', 0.))
-  return out, loss, tape.gradient(loss, model.trainable_variables)
-
-
-def _check_output(model, out, batch):
-  for key in ('distortion', 'rate'):
-    assert out[key].shape == [batch], key
-    assert np.all(np.isfinite(out[key].numpy())), key
-  if model.has_latents:
-    assert out['rate_per_group'].shape == [batch, model.latent_dim]
-    np.testing.assert_allclose(tf.reduce_sum(out['rate_per_group'], -1), out['rate'],
-                               rtol=1e-5)
-    assert out['aux_loss'].shape == [batch]
-    for value in out['extras'].values():
-      assert value.shape == [batch]
-      assert np.all(np.isfinite(value.numpy()))
-    # The δ-VAE's rate can never fall below its committed rate.
-    assert np.all(out['rate'].numpy() >= model.committed_rate() * (1. - 1e-5))
 
 
 @pytest.mark.parametrize('shape,structure', [((6, 6, 3), 'anti_causal'),
@@ -263,21 +228,6 @@ def test_text_problems_and_odd_channels_are_rejected():
     _model((4, 4, 2))
   with pytest.raises(UserError):
     ar_image.ArImage(_Images((4, 4, 4)))
-
-
-@pytest.mark.parametrize('shape', [(4, 5, 3), (5, 3, 1)])
-def test_ar_image_has_zero_rate(shape):
-  model = ar_image.ArImage(_Images(shape), num_decoder_layers=2, decoder_hidden=8,
-                           decoder_filter=16, num_decoder_attention=1, num_heads=2,
-                           num_components=3)
-  assert not model.has_latents and model.committed_rate() is None
-  out, _, grads = _loss_and_grads(model, _features(shape), tf.constant([1, 1]))
-  _check_output(model, out, 2)
-  np.testing.assert_array_equal(out['rate'], np.zeros(2))
-  assert all(np.all(np.isfinite(g.numpy())) for g in grads)
-  # At initialisation the model is close to uniform: about 8 bits per dimension.
-  bits = out['distortion'].numpy() / (np.prod(shape) * math.log(2.))
-  assert np.all((bits > 6.) & (bits < 10.))
 
 
 def test_registered_names():

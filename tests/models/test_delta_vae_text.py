@@ -9,25 +9,12 @@ from t2t_delta.errors import UserError
 from t2t_delta.models import ar_text
 from t2t_delta.models import delta_vae_text
 from t2t_delta.models import text_common
-from t2t_delta.problems.base import TextProblem
 
-T, V = 9, 23
+from model_checks import T, V
+from model_checks import TextOfLength as _Problem
+from model_checks import text_features as _features
+
 SMALL = dict(num_layers=2, hidden_size=16, filter_size=32, num_heads=2, aux_hidden=8)
-
-
-class _Problem(TextProblem):
-  max_length = T
-  vocab_size = V
-
-
-def _features(lengths, seed=0):
-  rng = np.random.default_rng(seed)
-  targets = rng.integers(2, V, size=(len(lengths), T)).astype(np.int32)
-  mask = (np.arange(T)[None] < np.array(lengths)[:, None]).astype(np.float32)
-  for b, n in enumerate(lengths):
-    targets[b, n - 1] = 1
-    targets[b, n:] = 0
-  return {'targets': tf.constant(targets), 'mask': tf.constant(mask)}
 
 
 def _model(**kwargs):
@@ -196,23 +183,6 @@ def test_bad_settings_are_user_errors():
     _model(posterior_type='iaf')
   with pytest.raises(UserError, match='bfloat16'):
     _model(compute_dtype='float16')
-
-
-def test_ar_text_rate_zero_and_padding_invariant():
-  model = ar_text.ArText(_Problem(), num_layers=2, hidden_size=16, filter_size=32,
-                         num_heads=2)
-  features = _features([T, 4])
-  out = model(features, training=True, seed=SEED)
-  np.testing.assert_array_equal(out['rate'].numpy(), 0.0)
-  assert np.isfinite(out['distortion'].numpy()).all()
-  targets = features['targets'].numpy().copy()
-  targets[1, 4:] = 5
-  other = model(dict(features, targets=tf.constant(targets)), training=True, seed=SEED)
-  np.testing.assert_allclose(out['distortion'], other['distortion'], rtol=1e-6)
-  assert model.committed_rate() == 0.0
-  # Initial loss is about log V per token.
-  per_token = out['distortion'].numpy() / features['mask'].numpy().sum(-1)
-  assert np.all(np.abs(per_token - np.log(V)) < 1.5)
 
 
 def test_registered_and_gin_configurable():
