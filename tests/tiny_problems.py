@@ -9,6 +9,26 @@ from t2t_delta.models import vae_conv
 from t2t_delta.problems import ImageProblem, TextProblem
 
 
+class ImagesOfShape(ImageProblem):
+  """An unregistered image problem of any shape and no data, to build models from."""
+
+  registered_name = 'test_images'
+
+  def __init__(self, shape=(4, 4, 3)):
+    super().__init__()
+    self._shape = tuple(shape)
+
+  @property
+  def image_shape(self):
+    return self._shape
+
+
+def random_images(shape=(4, 4, 3), batch=2, seed=0):
+  """{'image': uint8 [batch, *shape]} of uniform random pixels."""
+  rng = np.random.RandomState(seed)
+  return {'image': tf.constant(rng.randint(0, 256, (batch,) + tuple(shape)), tf.uint8)}
+
+
 @registry.register_problem
 class TinyImages(ImageProblem):
   """8x8x3 images whose brightness level is the label (test problem)."""

@@ -12,7 +12,8 @@ from t2t_delta.models import ar_image
 from t2t_delta.models import delta_vae_image
 from t2t_delta.models import vae_conv
 from t2t_delta.models import vlae_image
-from t2t_delta.problems import base as problems_base
+
+from tiny_problems import ImagesOfShape
 
 # Two attention blocks with 2 layers (after each layer), 2 heads, causal
 # cross-attention to the row latents.
@@ -20,18 +21,6 @@ TINY = dict(num_encoder_layers=1, num_decoder_layers=2, encoder_hidden=8,
             decoder_hidden=8, aux_hidden=8, encoder_filter=16, decoder_filter=16,
             num_encoder_attention=1, num_decoder_attention=2, num_heads=2,
             num_components=3, dropout_rate=0.0, latent_dim=3)
-
-
-class _Images(problems_base.ImageProblem):
-  registered_name = 'sampler_test_images'
-
-  def __init__(self, shape):
-    super().__init__()
-    self._shape = tuple(shape)
-
-  @property
-  def image_shape(self):
-    return self._shape
 
 
 def _perturb(model, scale=0.3, seed=0):
@@ -60,7 +49,7 @@ def _check_equal(model, z, batch_size=None, temperature=1.0):
 
 @pytest.fixture(scope='module')
 def rgb_model():
-  return _perturb(delta_vae_image.DeltaVaeImage(_Images((5, 6, 3)), **TINY))
+  return _perturb(delta_vae_image.DeltaVaeImage(ImagesOfShape((5, 6, 3)), **TINY))
 
 
 def test_cached_equals_naive_delta_vae_rgb(rgb_model):
@@ -74,7 +63,7 @@ def test_cached_equals_naive_delta_vae_rgb(rgb_model):
 
 def test_cached_equals_naive_grey_full_cross_attention_and_temperature():
   model = _perturb(delta_vae_image.DeltaVaeImage(
-      _Images((4, 5, 1)), encoder_structure='non_causal', **TINY))
+      ImagesOfShape((4, 5, 1)), encoder_structure='non_causal', **TINY))
   z = model.prior().sample(2, seed=tf.constant([3, 4]))
   images, _ = _check_equal(model, z, temperature=0.6)
   assert images.shape == (2, 4, 5, 1)
@@ -82,7 +71,7 @@ def test_cached_equals_naive_grey_full_cross_attention_and_temperature():
 
 def test_cached_equals_naive_with_latents_in_the_gated_blocks():
   model = _perturb(delta_vae_image.DeltaVaeImage(
-      _Images((5, 4, 3)), latent_in_blocks=True, **TINY))
+      ImagesOfShape((5, 4, 3)), latent_in_blocks=True, **TINY))
   z = model.prior().sample(2, seed=tf.constant([8, 9]))
   images, params = _check_equal(model, z)
   full = model.decoder_output(tf.cast(images, tf.float32) / 127.5 - 1., z)
@@ -91,7 +80,7 @@ def test_cached_equals_naive_with_latents_in_the_gated_blocks():
 
 def test_cached_equals_naive_ar_image():
   model = _perturb(ar_image.ArImage(
-      _Images((5, 4, 3)), num_decoder_layers=3, decoder_hidden=8, decoder_filter=16,
+      ImagesOfShape((5, 4, 3)), num_decoder_layers=3, decoder_hidden=8, decoder_filter=16,
       num_decoder_attention=1, num_heads=2, num_components=3, dropout_rate=0.0))
   images, _ = _check_equal(model, None, batch_size=2)
   assert images.shape == (2, 5, 4, 3)
@@ -99,7 +88,7 @@ def test_cached_equals_naive_ar_image():
 
 def test_cached_equals_naive_vlae():
   model = _perturb(vlae_image.VlaeImage(
-      _Images((4, 4, 1)), latent_dim=4, num_decoder_layers=2, decoder_hidden=8,
+      ImagesOfShape((4, 4, 1)), latent_dim=4, num_decoder_layers=2, decoder_hidden=8,
       decoder_filter=8, num_components=3, encoder_hidden=8, context_size=8,
       prior='standard_normal'))
   _check_equal(model, tf.random.stateless_normal([2, 4], [0, 1]))
@@ -135,22 +124,22 @@ def test_temperature_scales_logits_and_scales():
 
 
 def test_errors():
-  model = delta_vae_image.DeltaVaeImage(_Images((4, 4, 3)), **TINY)
+  model = delta_vae_image.DeltaVaeImage(ImagesOfShape((4, 4, 3)), **TINY)
   with pytest.raises(ValueError, match='pass z'):
     image_sampler.sample_cached(model, None, [0, 0], batch_size=2)
   with pytest.raises(ValueError, match='num_pixels'):
     image_sampler.sample_cached(model, tf.zeros([1, 4, 3]), [0, 0], num_pixels=17)
 
   with pytest.raises(UserError, match="'vae_conv' has no autoregressive image decoder"):
-    image_sampler.check_model(vae_conv.VaeConv(_Images((4, 4, 3))))
+    image_sampler.check_model(vae_conv.VaeConv(ImagesOfShape((4, 4, 3))))
 
 
 def test_models_declare_their_image_decoder():
-  model = vae_conv.VaeConv(_Images((4, 4, 3)))
+  model = vae_conv.VaeConv(ImagesOfShape((4, 4, 3)))
   assert model.image_decoder is None
   with pytest.raises(UserError, match='no autoregressive image decoder'):
     image_sampler.sample_cached(model, tf.zeros([1, 16]), [0, 0])
-  rgb = delta_vae_image.DeltaVaeImage(_Images((4, 4, 3)), **TINY)
+  rgb = delta_vae_image.DeltaVaeImage(ImagesOfShape((4, 4, 3)), **TINY)
   assert rgb.image_decoder is rgb.decoder
   assert rgb.image_decoder.image_shape == (4, 4, 3)
 

@@ -12,6 +12,8 @@ from t2t_delta.models import delta_vae_image
 from t2t_delta.models import vlae_image
 from t2t_delta.problems import base as problems_base
 
+from tiny_problems import ImagesOfShape
+
 tfd = tfp.distributions
 
 
@@ -74,11 +76,6 @@ def test_importance_sampled_nll_function_plugs_any_latent_variable_model():
   np.testing.assert_allclose(got, model.exact_nll(x).numpy(), rtol=1e-4, atol=1e-4)
 
 
-class _Images(problems_base.ImageProblem):
-  registered_name = 'test_images'
-  image_shape = (4, 4, 3)
-
-
 def _images(batch=5, seed=0):
   rng = np.random.RandomState(seed)
   return {'image': tf.constant(rng.randint(0, 256, (batch, 4, 4, 3)), tf.uint8)}
@@ -86,7 +83,7 @@ def _images(batch=5, seed=0):
 
 def _delta_model():
   return delta_vae_image.DeltaVaeImage(
-      _Images(), num_encoder_layers=1, num_decoder_layers=1, encoder_hidden=8,
+      ImagesOfShape(), num_encoder_layers=1, num_decoder_layers=1, encoder_hidden=8,
       decoder_hidden=8, aux_hidden=8, encoder_filter=8, decoder_filter=8,
       num_encoder_attention=0, num_decoder_attention=1, num_heads=1, num_components=2,
       dropout_rate=0.0, latent_dim=2, alpha_lo=0.5, alpha_hi=0.9)
@@ -121,7 +118,7 @@ def test_aux_prior_option():
 
 def test_flow_posterior_and_prior():
   model = vlae_image.VlaeImage(
-      _Images(), latent_dim=3, num_encoder_layers=1, encoder_hidden=4, context_size=8,
+      ImagesOfShape(), latent_dim=3, num_encoder_layers=1, encoder_hidden=4, context_size=8,
       num_decoder_layers=1, decoder_hidden=8, decoder_filter=8, num_components=2,
       prior_hidden=(8,), posterior='iaf', num_iaf_steps=2, iaf_hidden=(8,))
   result = nll.ImportanceSampler(model, 6, chunk_size=6, compile=False)(
@@ -132,7 +129,7 @@ def test_flow_posterior_and_prior():
 
 def test_rejects_models_without_latents():
   from t2t_delta.models import ar_image  # pylint: disable=g-import-not-at-top
-  model = ar_image.ArImage(_Images(), num_decoder_layers=1, decoder_hidden=4,
+  model = ar_image.ArImage(ImagesOfShape(), num_decoder_layers=1, decoder_hidden=4,
                            decoder_filter=4, num_decoder_attention=0, num_heads=1,
                            num_components=1)
   with pytest.raises(ValueError, match='exact NLL'):

@@ -5,29 +5,15 @@ import tensorflow as tf
 
 from t2t_delta.problems import base as problems_base
 
+from tiny_problems import ImagesOfShape  # noqa: F401  (re-exported)
+from tiny_problems import random_images as image_features  # noqa: F401
+
 T, V = 9, 23   # text: max_length, vocabulary size
-
-
-class ImagesOfShape(problems_base.ImageProblem):
-  registered_name = 'test_images'
-
-  def __init__(self, shape):
-    super().__init__()
-    self._shape = tuple(shape)
-
-  @property
-  def image_shape(self):
-    return self._shape
 
 
 class TextOfLength(problems_base.TextProblem):
   max_length = T
   vocab_size = V
-
-
-def image_features(shape, batch=2, seed=0):
-  rng = np.random.RandomState(seed)
-  return {'image': tf.constant(rng.randint(0, 256, (batch,) + tuple(shape)), tf.uint8)}
 
 
 def text_features(lengths, seed=0):

@@ -15,6 +15,8 @@ from t2t_delta.models import delta_vae_text
 from t2t_delta.models import vae_conv
 from t2t_delta.problems import base as problems_base
 
+from tiny_problems import ImagesOfShape
+
 SEED = tf.constant([5, 6], tf.int32)
 
 
@@ -22,11 +24,6 @@ class _Text(problems_base.TextProblem):
   registered_name = 'test_text'
   max_length = 6
   vocab_size = 11
-
-
-class _Images(problems_base.ImageProblem):
-  registered_name = 'test_images'
-  image_shape = (4, 4, 3)
 
 
 def _ar_text():
@@ -41,7 +38,7 @@ def _delta_vae_text():
 
 
 def _ar_image():
-  return ar_image.ArImage(_Images(), num_decoder_layers=1, decoder_hidden=4,
+  return ar_image.ArImage(ImagesOfShape(), num_decoder_layers=1, decoder_hidden=4,
                           decoder_filter=4, num_decoder_attention=0, num_heads=1,
                           num_components=1)
 
@@ -59,7 +56,7 @@ def test_a_model_without_latents_declares_none():
 
 
 def test_prior_names_of_a_latent_model_without_auxiliary_prior():
-  model = vae_conv.VaeConv(_Images(), latent_dim=3, hidden=4)
+  model = vae_conv.VaeConv(ImagesOfShape(), latent_dim=3, hidden=4)
   assert model.has_latents and model.aux_prior is None
   assert model.prior_names() == ('model',)
   z = model.sample_prior(4, SEED)
@@ -98,7 +95,7 @@ def test_text_decoder_interface_is_declared_not_probed():
 
 def test_image_decoder_is_declared():
   assert _ar_image().image_decoder is not None
-  assert vae_conv.VaeConv(_Images(), latent_dim=3, hidden=4).image_decoder is None
+  assert vae_conv.VaeConv(ImagesOfShape(), latent_dim=3, hidden=4).image_decoder is None
   assert _ar_text().image_decoder is None
 
 
@@ -108,7 +105,7 @@ def test_display_name():
   class Unregistered(base.Model):
     pass
 
-  model = Unregistered(_Images())
+  model = Unregistered(ImagesOfShape())
   assert model.display_name == 'Unregistered'
   assert model.summary() == 'Unregistered: 0 parameters'
 
