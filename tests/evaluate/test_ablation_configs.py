@@ -113,3 +113,19 @@ def test_ar_image_baseline_has_the_delta_vae_decoder(files):
       assert _bound_value('ar_image.num_decoder_attention') == 0
   finally:
     gin.clear_config()
+
+
+TEXT_DECODER_SETTINGS = ('num_layers', 'hidden_size', 'filter_size', 'num_heads',
+                         'dropout_rate')
+
+
+@pytest.mark.parametrize('files', [['gin/text_tiny.gin'], ['gin/lm1b.gin']])
+def test_ar_text_baseline_has_the_delta_vae_decoder(files):
+  """The latent-free text baseline's Transformer is the δ-VAE's decoder."""
+  try:
+    gin_config.parse_gin(files)
+    for setting in TEXT_DECODER_SETTINGS:
+      assert (_bound_value(f'ar_text.{setting}')
+              == _bound_value(f'delta_vae_text.{setting}')), setting
+  finally:
+    gin.clear_config()

@@ -208,16 +208,20 @@ def test_gin_files_parse(gin_file):
   registry.list_models()
   path = os.path.join(os.path.dirname(__file__), '..', '..', 'gin', gin_file)
   from t2t_delta.runtime import gin_config
+  def value(binding):   # a bound value, macros resolved
+    bound = gin.query_parameter(binding)
+    return (bound.scoped_configurable_fn()
+            if isinstance(bound, gin.config.ConfigurableReference) else bound)
+
   try:
     gin_config.parse_gin([path])
-    assert gin.query_parameter('delta_vae_text.latent_dim') == 2
-    assert (gin.query_parameter('ar_text.num_layers')
-            == gin.query_parameter('delta_vae_text.num_layers'))
+    assert value('delta_vae_text.latent_dim') == 2
+    assert value('ar_text.num_layers') == value('delta_vae_text.num_layers')
     if gin_file == 'text_tiny.gin':
       model = delta_vae_text.DeltaVaeText(_Problem())
       assert model.latent_dim == 2 and np.isfinite(model.committed_rate())
     else:
-      assert gin.query_parameter('delta_vae_text.hidden_size') == 512
+      assert value('delta_vae_text.hidden_size') == 512
   finally:
     gin.clear_config()
 
