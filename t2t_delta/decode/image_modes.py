@@ -145,9 +145,6 @@ def run(options, problem, model):
   return png, npz
 
 
-option_seed = mode_common.option_seed
-
-
 def decode(model, z, options, seed_path=(), num_images=None):
   """uint8 `[N, H, W, C]` images sampled from p(x | z) with the cached sampler.
 
@@ -160,7 +157,7 @@ def decode(model, z, options, seed_path=(), num_images=None):
   for k, rows, count in mode_common.rows_in_batches(num, int(options['batch_size'])):
     images = image_sampler.sample_cached(
         model, None if z is None else tf.constant(z[rows]),
-        option_seed(options, _DECODE, *seed_path, k),
+        mode_common.option_seed(options, _DECODE, *seed_path, k),
         temperature=float(options['temperature']), batch_size=len(rows))
     out.append(images.numpy()[:count])
   return np.concatenate(out, axis=0)
@@ -175,13 +172,13 @@ def decode_any(model, z, options, num_images=None, seed_path=()):
   shape = (len(z),) + tuple(model.image_shape)
   likelihood = model.likelihood({'image': tf.zeros(shape, tf.uint8)}, tf.constant(z),
                                 training=False, seed=tf.constant([0, 0], tf.int32))
-  sample = likelihood.sample(seed=option_seed(options, 2, *seed_path))
+  sample = likelihood.sample(seed=mode_common.option_seed(options, 2, *seed_path))
   return np.clip(np.asarray(sample), 0, 255).astype(np.uint8)
 
 
 def prior_sample(model, num, options, *path):
   """float32 `[num, ...]` latents from --prior ('model' or 'aux')."""
-  z = model.sample_prior(num, option_seed(options, _PRIOR, *path),
+  z = model.sample_prior(num, mode_common.option_seed(options, _PRIOR, *path),
                          prior=options.get('prior', 'model'))
   return np.asarray(z, np.float32)
 
@@ -197,7 +194,7 @@ def _encode_in_batches(model, images, options, fn):
 def posterior_sample(model, images, options, *path):
   """One z ~ q(z | x) per uint8 image `[N, H, W, C]`."""
   def fn(batch, rows):
-    seed = option_seed(options, _POSTERIOR, *path, int(rows[0]))
+    seed = mode_common.option_seed(options, _POSTERIOR, *path, int(rows[0]))
     return model.encode({'image': batch}, training=False, seed=seed).sample(seed=seed)
   return _encode_in_batches(model, images, options, fn)
 

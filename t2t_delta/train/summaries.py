@@ -33,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from t2t_delta.decode import image_modes
+from t2t_delta.decode import mode_common
 from t2t_delta.decode import pictures
 from t2t_delta.decode import text_sampler
 from t2t_delta.errors import UserError
@@ -112,10 +113,6 @@ def _options(config, seed, batch_size, prior='model'):
           'temperature': float(config.temperature)}
 
 
-def _has_aux_prior(model):
-  return model.has_latents and model.aux_prior is not None
-
-
 # ---- images -------------------------------------------------------------------------------
 def _write_images(config, model, problem, split, step, seed):
   n, m = config.num_samples, config.num_reconstructions
@@ -128,7 +125,7 @@ def _write_images(config, model, problem, split, step, seed):
     return
   inputs = image_modes.first_examples(problem, split, m).get('image', np.zeros((0,)))[:m]
   m = len(inputs)
-  aux = n if _has_aux_prior(model) else 0
+  aux = n if 'aux' in model.prior_names() else 0
   options = _options(config, seed, n + aux + k * d + m)
   parts = {'prior': image_modes.prior_sample(model, n, options) if n else None,
            'aux_prior': image_modes.prior_sample(
@@ -169,7 +166,7 @@ def _render(problem, ids):
 def _decode_texts(model, problem, z, options, num=None):
   """Sentences (str) sampled from p(x|z) (or p(x) without latents)."""
   num = len(z) if z is not None else num
-  seed = image_modes.option_seed(options, 2)
+  seed = mode_common.option_seed(options, 2)
   if isinstance(model, models_base.TextDecoderModel):
     out = text_sampler.sample_cached(
         model, seed, z=None if z is None else tf.constant(z, tf.float32),
@@ -200,7 +197,7 @@ def _write_texts(config, model, problem, split, step, seed):
     z = image_modes.prior_sample(model, n, options)
     tf.summary.text('samples/prior', _markdown(_decode_texts(model, problem, z, options)),
                     step=step)
-    if _has_aux_prior(model):
+    if 'aux' in model.prior_names():
       z = image_modes.prior_sample(model, n, dict(options, prior='aux'))
       tf.summary.text('samples/aux_prior',
                       _markdown(_decode_texts(model, problem, z, options)), step=step)
@@ -209,7 +206,7 @@ def _write_texts(config, model, problem, split, step, seed):
     return
   targets, mask = examples['targets'][:m], examples['mask'][:m].astype(np.float32)
   options = _options(config, seed, len(targets))
-  seeds = [image_modes.option_seed(options, 3, i) for i in range(2)]
+  seeds = [mode_common.option_seed(options, 3, i) for i in range(2)]
   # A text posterior covers the real steps and continues with the prior after them.
   posterior = model.encode({'targets': tf.constant(targets), 'mask': tf.constant(mask)},
                            training=False, seed=seeds[0])
