@@ -44,11 +44,13 @@ sentences (test −ELBO 7.83 nats/token against 5.82 at 1000 steps).
 """
 
 import argparse
+import ast
 import json
 import os
 import re
 import subprocess
 import sys
+import sysconfig
 
 import numpy as np
 
@@ -81,15 +83,46 @@ def image_crops(num_train=8192, num_test=1024, seed=0):
   return out
 
 
-def documentation_sentences():
-  """`(train, test)` lists of sentences from Python's documentation topics."""
-  import pydoc_data.topics  # pylint: disable=g-import-not-at-top
-  text = ' '.join(pydoc_data.topics.topics.values())
+def _sentences_of(text):
+  """English sentences of 5 to 24 words (ASCII, starting upper-case) in `text`."""
   sentences = []
   for candidate in re.split(r'(?<=[.!?])\s+', re.sub(r'\s+', ' ', text)):
     words = candidate.split()
     if 5 <= len(words) <= 24 and candidate[0].isupper() and candidate.isascii():
       sentences.append(candidate)
+  return sentences
+
+
+def _standard_library_docstrings():
+  """Docstrings of the modules, classes and functions of Python's standard library
+  (its own test suites and IDLE excluded), read with `ast` (nothing is imported)."""
+  root = sysconfig.get_paths()['stdlib']
+  for folder, subfolders, files in os.walk(root):
+    subfolders[:] = sorted(d for d in subfolders
+                           if d not in ('site-packages', 'test', 'tests', 'idlelib'))
+    for name in sorted(files):
+      if not name.endswith('.py'):
+        continue
+      try:
+        with open(os.path.join(folder, name), encoding='utf-8') as f:
+          tree = ast.parse(f.read())
+      except (SyntaxError, UnicodeDecodeError, ValueError):
+        continue
+      for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef,
+                             ast.AsyncFunctionDef)):
+          doc = ast.get_docstring(node)
+          if doc:
+            yield doc
+
+
+def documentation_sentences():
+  """`(train, test)` lists of distinct sentences from Python's documentation topics
+  and its standard library's docstrings; every tenth sentence is a test sentence."""
+  import pydoc_data.topics  # pylint: disable=g-import-not-at-top
+  sentences = _sentences_of(' '.join(pydoc_data.topics.topics.values()))
+  for doc in _standard_library_docstrings():
+    sentences += _sentences_of(doc)
   sentences = list(dict.fromkeys(sentences))
   test = sentences[::10]
   train = [s for i, s in enumerate(sentences) if i % 10]
@@ -119,11 +152,16 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--out', default='runs/natural')
   parser.add_argument('--negatives', type=int, default=63)
+  parser.add_argument('--parts', default='images,text',
+                      help='comma-separated: which of images, text to train and evaluate')
   parser.add_argument('--image_gin_param', action='append', default=[],
                       help='extra gin binding of the image run (repeatable)')
   parser.add_argument('--text_gin_param', action='append', default=[],
                       help='extra gin binding of the text run (repeatable)')
   args = parser.parse_args()
+  parts = [p for p in args.parts.split(',') if p]
+  if not parts or set(parts) - {'images', 'text'}:
+    parser.error(f'--parts={args.parts!r}; give images, text or images,text.')
   images, text, counts = write_data(args.out)
   print(f'data: {len(image_crops()["train"])} / 1024 image crops, {counts[0]} / '
         f'{counts[1]} sentences (train / test)')
@@ -133,6 +171,8 @@ def main():
        args.image_gin_param),
       ('text', 'text_lines', 'delta_vae_text', 'gin/text_tiny.gin', text,
        args.text_gin_param)):
+    if name not in parts:
+      continue
     run_dir = os.path.join(args.out, f'run_{name}')
     extra = (["--gin_param=train.final_splits=('test',)", '--gin_param=train.eval_every=0']
              + ["--gin_param=train.eval_split='test'"]

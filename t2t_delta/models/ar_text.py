@@ -24,21 +24,25 @@ class ArText(base.TextDecoderModel):
     problem: a `TextProblem` (vocab_size, max_length).
     num_layers, hidden_size, filter_size, num_heads, dropout_rate: decoder size
       (table 5 of the δ-VAE paper: 4, 512, 2048, 8, 0.1).
+    token_dropout: probability of hiding each decoder input token during training
+      (`text_common.drop_tokens`; 0 turns it off). Bind the δ-VAE's value for a
+      like-for-like baseline.
     compute_dtype: 'auto' (bfloat16 on TPU, else float32), 'float32' or 'bfloat16'
       activations (variables stay float32; see `base.resolve_compute_dtype`).
     seed: int seed of the initial weights.
   """
 
   def __init__(self, problem, num_layers=4, hidden_size=512, filter_size=2048,
-               num_heads=8, dropout_rate=0.1, compute_dtype='auto', seed=0,
-               name=None):
+               num_heads=8, dropout_rate=0.1, token_dropout=0.0, compute_dtype='auto',
+               seed=0, name=None):
     super().__init__(problem, name=name)
     text_common.check_text_problem(problem, 'ar_text')
     text_common.check_heads(hidden_size, num_heads)
     self.vocab_size = int(problem.vocab_size)
     self.max_length = int(problem.max_length)
-    self.compute_dtype = base.resolve_compute_dtype(
-        compute_dtype, self.registered_name or 'ar_text')
+    model_name = self.registered_name or 'ar_text'
+    self.token_dropout = text_common.check_token_dropout(token_dropout, model_name)
+    self.compute_dtype = base.resolve_compute_dtype(compute_dtype, model_name)
     seeds = core.SeedSequence(seed)
     with self.name_scope:
       self.decoder = transformer.TransformerDecoder(
@@ -48,8 +52,14 @@ class ArText(base.TextDecoderModel):
   def __call__(self, features, training, seed):
     targets = tf.cast(features['targets'], tf.int32)
     mask = tf.cast(features['mask'], tf.float32)
-    logits = self.decoder(text_common.shift_right(targets), padding=mask <= 0.0,
-                          training=training, seed=seed, dtype=self.compute_dtype)
+    seed = tf.convert_to_tensor(seed, tf.int32)
+    inputs = text_common.shift_right(targets)
+    if training:
+      inputs = text_common.drop_tokens(
+          inputs, self.token_dropout,
+          tf.random.experimental.stateless_fold_in(seed, 1))
+    logits = self.decoder(inputs, padding=mask <= 0.0, training=training, seed=seed,
+                          dtype=self.compute_dtype)
     distortion = text_common.token_distortion(logits, targets, mask)
     return {'distortion': distortion, 'rate': tf.zeros_like(distortion)}
 

@@ -11,6 +11,11 @@ Inference: q(z | x) = Π_t N(z_t; μ_t(x), σ_t(x)), one d-dimensional latent pe
 posterior and their KL), from a Transformer encoder whose self-attention uses the
 inverted (upper-triangular) causal mask, so z_t depends on tokens x_t..x_L only
 ('anti_causal'); the ablation 'non_causal' lets every z_t see the whole sentence.
+With `encoder_pooling='future_mean'` (a departure from the paper, used by
+gin/text_tiny.gin) z_t is read from the mean of the encoder's outputs over the real
+tokens t..L rather than from position t alone: still anti-causal, and the posterior
+means then change slowly along the sentence, like the AR(1) prior's paths, so
+sentence-level information (a topic) is cheaper to carry than the next token.
 
 How the decoder reads the latents. The decoder position that predicts x_t gets
 (a) a projection of z_t added to its input embedding, and (b) cross-attention, in
@@ -65,6 +70,20 @@ from t2t_delta.models import text_common
 tfd = tfp.distributions
 
 ENCODER_STRUCTURES = ('anti_causal', 'non_causal')
+ENCODER_POOLINGS = ('none', 'future_mean')
+
+
+def future_mean(h, mask):
+  """Anti-causal running mean: out_t = mean of h_s over real s >= t.
+
+  h: [B, T, H]; mask: [B, T] (1 at real tokens). Positions after the sentence get
+  zeros. out_t depends on h_t..h_L only, so an anti-causal encoder stays
+  anti-causal.
+  """
+  mask = tf.cast(mask, h.dtype)[..., tf.newaxis]
+  total = tf.cumsum(h * mask, axis=1, reverse=True)
+  count = tf.cumsum(mask, axis=1, reverse=True)
+  return total / tf.maximum(count, 1.0) * mask
 
 
 @registry.register_model
@@ -75,6 +94,8 @@ class DeltaVaeText(base.DeltaVaeModel, base.TextDecoderModel):
     problem: a `TextProblem`.
     num_layers, hidden_size, filter_size, num_heads, dropout_rate: decoder size
       (table 5: 4, 512, 2048, 8, 0.1).
+    token_dropout: probability of hiding each decoder input token during training
+      (`text_common.drop_tokens`; 0, the paper's setting, turns it off).
     encoder_layers: encoder depth (default: num_layers); the encoder has the
       decoder's width.
     latent_dim: d, latent dimensions per token (table 5: 2).
@@ -84,6 +105,12 @@ class DeltaVaeText(base.DeltaVaeModel, base.TextDecoderModel):
       max_length sequence is this many bits (alpha_lo kept).
     aux_hidden: LSTM size of the auxiliary prior.
     encoder_structure: 'anti_causal' (z_t sees tokens >= t) or 'non_causal'.
+    encoder_pooling: 'none' (the paper's: z_t from the encoder's output at t) or
+      'future_mean' (z_t from the mean of the encoder's outputs at real positions
+      s >= t, `future_mean`; the text analogue of the image encoder's average
+      pooling over a row). Pooling keeps the anti-causal structure and makes the
+      posterior means vary slowly along the sentence, as the AR(1) prior does;
+      a departure from the paper.
     prior_type: 'ar1' or 'standard_normal' (alphas 0: no committed rate; a plain
       VAE).
     posterior_type: 'mean_field', or 'independent_delta' (appendix D: each latent
@@ -101,9 +128,10 @@ class DeltaVaeText(base.DeltaVaeModel, base.TextDecoderModel):
   """
 
   def __init__(self, problem, num_layers=4, hidden_size=512, filter_size=2048,
-               num_heads=8, dropout_rate=0.1, latent_dim=2, alpha_lo=0.2,
+               num_heads=8, dropout_rate=0.1, token_dropout=0.0, latent_dim=2, alpha_lo=0.2,
                alpha_hi=0.4, committed_rate_bits=None, aux_hidden=256,
-               encoder_structure='anti_causal', prior_type='ar1', encoder_layers=None,
+               encoder_structure='anti_causal', encoder_pooling='none',
+               prior_type='ar1', encoder_layers=None,
                posterior_type='mean_field', posterior_init='small',
                posterior_scale='softplus', compute_dtype='auto', seed=0, name=None):
     super().__init__(problem, name=name)
@@ -112,7 +140,12 @@ class DeltaVaeText(base.DeltaVaeModel, base.TextDecoderModel):
     if encoder_structure not in ENCODER_STRUCTURES:
       raise UserError(f'delta_vae_text.encoder_structure={encoder_structure!r}; '
                       f'valid: {", ".join(ENCODER_STRUCTURES)}.')
+    if encoder_pooling not in ENCODER_POOLINGS:
+      raise UserError(f'delta_vae_text.encoder_pooling={encoder_pooling!r}; '
+                      f'valid: {", ".join(ENCODER_POOLINGS)}.')
+    self.encoder_pooling = encoder_pooling
     model_name = self.registered_name or 'delta_vae_text'
+    self.token_dropout = text_common.check_token_dropout(token_dropout, model_name)
     self.latent = distributions.LatentSpec(
         model_name, num_steps=int(problem.max_length), latent_dim=int(latent_dim),
         prior_type=prior_type, posterior_type=posterior_type, alpha_lo=alpha_lo,
@@ -156,6 +189,8 @@ class DeltaVaeText(base.DeltaVaeModel, base.TextDecoderModel):
   def _posterior_params(self, targets, mask, training, seed):
     h = self.encoder(targets, padding=mask <= 0.0, training=training, seed=seed,
                      dtype=self.compute_dtype)
+    if self.encoder_pooling == 'future_mean':
+      h = future_mean(h, mask)
     return self.latent.posterior_params(self.posterior_head(h))
 
   def encode(self, features, training, seed):
@@ -210,14 +245,16 @@ class DeltaVaeText(base.DeltaVaeModel, base.TextDecoderModel):
     mask = tf.cast(features['mask'], tf.float32)
     padding = mask <= 0.0
     seed = tf.convert_to_tensor(seed, tf.int32)
-    encoder_seed, sample_seed, decoder_seed = (
-        tf.random.experimental.stateless_fold_in(seed, i) for i in range(3))
+    encoder_seed, sample_seed, decoder_seed, token_seed = (
+        tf.random.experimental.stateless_fold_in(seed, i) for i in range(4))
 
     loc, scale = self._posterior_params(targets, mask, training, encoder_seed)
     z = self.latent.reparameterized_sample(loc, scale, sample_seed)
 
-    logits = self._decoder_logits(text_common.shift_right(targets), z, padding, training,
-                                  decoder_seed)
+    inputs = text_common.shift_right(targets)
+    if training:
+      inputs = text_common.drop_tokens(inputs, self.token_dropout, token_seed)
+    logits = self._decoder_logits(inputs, z, padding, training, decoder_seed)
     distortion = text_common.token_distortion(logits, targets, mask)
     rate_per_dim = self.rate_per_dim(loc, scale, mask)
 

@@ -1,5 +1,5 @@
-"""Pieces shared by the text models: decoder inputs, the masked token distortion and
-the constructor checks.
+"""Pieces shared by the text models: decoder inputs, token dropout, the masked token
+distortion and the constructor checks.
 
 Decoder inputs are the targets shifted right with `START_ID` at position 0 (the
 padding id doubling as the start symbol), so the logits at position t predict target t.
@@ -17,6 +17,30 @@ def shift_right(targets, start_id=START_ID):
   """[B, T] targets -> decoder inputs [B, T]: start id, then targets[:, :-1]."""
   start = tf.fill([tf.shape(targets)[0], 1], tf.cast(start_id, targets.dtype))
   return tf.concat([start, targets[:, :-1]], axis=1)
+
+
+def drop_tokens(inputs, rate, seed):
+  """Token ("word") dropout of decoder inputs (Bowman et al. 2016), for training.
+
+  Each input after position 0 is replaced by `START_ID` with probability `rate`, so
+  the decoder cannot always read the sentence's earlier words and information it
+  would otherwise infer from them (a topic, a tense) is worth carrying in a latent.
+  The targets and the likelihood's definition are unchanged; evaluation and sampling
+  see every input. inputs: [B, T] int ids; rate: a Python float in [0, 1); seed: a
+  stateless seed [2].
+  """
+  if not rate:
+    return inputs
+  keep = tf.random.stateless_uniform(tf.shape(inputs), seed) >= rate
+  keep = tf.concat([tf.ones_like(keep[:, :1]), keep[:, 1:]], axis=1)
+  return tf.where(keep, inputs, tf.cast(START_ID, inputs.dtype))
+
+
+def check_token_dropout(rate, model_name):
+  if not 0.0 <= float(rate) < 1.0:
+    raise UserError(f'{model_name}.token_dropout={rate!r}; it is the probability of '
+                    'hiding a decoder input, in [0, 1) (0 turns it off).')
+  return float(rate)
 
 
 def token_distortion(logits, targets, mask):

@@ -116,7 +116,7 @@ def test_ar_image_baseline_has_the_delta_vae_decoder(files):
 
 
 TEXT_DECODER_SETTINGS = ('num_layers', 'hidden_size', 'filter_size', 'num_heads',
-                         'dropout_rate')
+                         'dropout_rate', 'token_dropout')
 
 
 @pytest.mark.parametrize('files', [['gin/text_tiny.gin'], ['gin/lm1b.gin']])

@@ -88,6 +88,25 @@ def test_encoder_anti_causal_per_token():
   assert _position_dependence(loc, features['targets']).all()
 
 
+def test_future_mean_pooling_is_anti_causal_and_exact():
+  features = _features([T, 5, 1])
+  model = _model(encoder_pooling='future_mean')
+  loc = lambda x: model.encode(dict(features, targets=x), False, SEED).mean()[0].numpy()
+  depends = _position_dependence(loc, features['targets'])
+  np.testing.assert_array_equal(depends, np.triu(np.ones([T, T], bool)))
+  # Against a loop: the mean over real positions s >= t, zero after the sentence.
+  h = tf.random.stateless_normal([3, T, 4], [5, 6])
+  mask = features['mask'].numpy()
+  expected = np.zeros([3, T, 4], np.float32)
+  for b in range(3):
+    for t in range(T):
+      real = [s for s in range(t, T) if mask[b, s] > 0]
+      if mask[b, t] > 0:
+        expected[b, t] = h.numpy()[b, real].mean(0)
+  np.testing.assert_allclose(delta_vae_text.future_mean(h, features['mask']), expected,
+                             rtol=1e-5, atol=1e-6)
+
+
 def test_decoder_causal_per_token_given_z():
   model = _model()
   features = _features([T])
@@ -171,6 +190,8 @@ def test_independent_delta_posterior_commits_its_rate_per_real_step():
 def test_bad_settings_are_user_errors():
   with pytest.raises(UserError, match='anti_causal'):
     _model(encoder_structure='causal')
+  with pytest.raises(UserError, match='future_mean'):
+    _model(encoder_pooling='max')
   with pytest.raises(UserError, match='ar1'):
     _model(prior_type='laplace')
   with pytest.raises(UserError, match='num_heads'):
@@ -220,8 +241,13 @@ def test_gin_files_parse(gin_file):
     if gin_file == 'text_tiny.gin':
       model = delta_vae_text.DeltaVaeText(_Problem())
       assert model.latent_dim == 2 and np.isfinite(model.committed_rate())
+      assert model.encoder_pooling == 'future_mean' and model.token_dropout == 0.3
     else:
+      # The paper's LM1B model: z_t from position t, every decoder input seen.
       assert value('delta_vae_text.hidden_size') == 512
+      model = delta_vae_text.DeltaVaeText(_Problem(), hidden_size=16, filter_size=32,
+                                          num_heads=2, aux_hidden=8)
+      assert model.encoder_pooling == 'none' and model.token_dropout == 0.0
   finally:
     gin.clear_config()
 
