@@ -161,7 +161,8 @@ def main():
   parser.add_argument('--out', default='runs/natural')
   parser.add_argument('--negatives', type=int, default=63)
   parser.add_argument('--parts', default='images,text',
-                      help='comma-separated: which of images, text to train and evaluate')
+                      help='comma-separated: which of images, text to train and '
+                           'evaluate')
   parser.add_argument('--image_gin_param', action='append', default=[],
                       help='extra gin binding of the image run (repeatable)')
   parser.add_argument('--text_gin_param', action='append', default=[],

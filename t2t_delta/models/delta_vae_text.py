@@ -78,12 +78,12 @@ def future_mean(h, mask):
 
   h: [B, T, H]; mask: [B, T] (1 at real tokens). Positions after the sentence get
   zeros. out_t depends on h_t..h_L only, so an anti-causal encoder stays
-  anti-causal.
+  anti-causal. Summed in float32 whatever h's dtype; returned in h's dtype.
   """
-  mask = tf.cast(mask, h.dtype)[..., tf.newaxis]
-  total = tf.cumsum(h * mask, axis=1, reverse=True)
+  mask = tf.cast(mask, tf.float32)[..., tf.newaxis]
+  total = tf.cumsum(tf.cast(h, tf.float32) * mask, axis=1, reverse=True)
   count = tf.cumsum(mask, axis=1, reverse=True)
-  return total / tf.maximum(count, 1.0) * mask
+  return tf.cast(total / tf.maximum(count, 1.0) * mask, h.dtype)
 
 
 @registry.register_model
@@ -128,8 +128,8 @@ class DeltaVaeText(base.DeltaVaeModel, base.TextDecoderModel):
   """
 
   def __init__(self, problem, num_layers=4, hidden_size=512, filter_size=2048,
-               num_heads=8, dropout_rate=0.1, token_dropout=0.0, latent_dim=2, alpha_lo=0.2,
-               alpha_hi=0.4, committed_rate_bits=None, aux_hidden=256,
+               num_heads=8, dropout_rate=0.1, token_dropout=0.0, latent_dim=2,
+               alpha_lo=0.2, alpha_hi=0.4, committed_rate_bits=None, aux_hidden=256,
                encoder_structure='anti_causal', encoder_pooling='none',
                prior_type='ar1', encoder_layers=None,
                posterior_type='mean_field', posterior_init='small',
