@@ -2,17 +2,17 @@
 
 The shipped text configuration is trained for 600 steps on a smaller `text_synthetic`
 (4096 training sentences) and a linear probe reads the topic from posterior means of
-the test split. Beside it, the same configuration with the paper's encoder head
-(`encoder_pooling='none'`, z_t from position t alone), trained identically, and the
-untrained shipped model: the property is the pooled model's, not the probe's or the
-data's. Measured: 0.74 (pooled), 0.31 (paper's head), 0.39 (untrained); majority 0.23.
+the test split; beside it, the untrained shipped model (its means are a bag of
+random word features, from which the probe reads some topic already), so the property
+is the trained encoder's, not the probe's or the data's. Measured: 0.74 trained, 0.39
+untrained, majority 0.23. (Trained the same way with the paper's encoder head,
+`encoder_pooling='none'`, the probe scores 0.31: examples/README.md, "Text".)
 """
 
 import os
 import tempfile
 
 import gin
-import pytest
 
 from t2t_delta import registry
 from t2t_delta.evaluate import information
@@ -50,20 +50,7 @@ def _topic_probe_accuracy(steps, *gin_params):
                             test.labels['topic'])['accuracy']
 
 
-@pytest.fixture(scope='module')
-def accuracies():
-  return {'shipped': _topic_probe_accuracy(STEPS),
-          'paper_head': _topic_probe_accuracy(
-              STEPS, "delta_vae_text.encoder_pooling = 'none'"),
-          'untrained': _topic_probe_accuracy(0)}
-
-
-def test_shipped_text_latents_carry_the_topic(accuracies):
-  assert accuracies['shipped'] >= 0.6, accuracies
-  assert accuracies['shipped'] >= accuracies['untrained'] + 0.2, accuracies
-
-
-def test_paper_encoder_head_leaves_the_topic_out(accuracies):
-  # The reason the shipped file pools: trained the same way, z_t read from position t
-  # alone carries no more topic than an untrained encoder.
-  assert accuracies['paper_head'] <= accuracies['untrained'] + 0.05, accuracies
+def test_shipped_text_latents_carry_the_topic():
+  trained, untrained = _topic_probe_accuracy(STEPS), _topic_probe_accuracy(0)
+  assert trained >= 0.6, (trained, untrained)
+  assert trained >= untrained + 0.2, (trained, untrained)
