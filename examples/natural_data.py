@@ -137,17 +137,25 @@ def documentation_sentences():
   return train, test
 
 
-def write_data(out):
-  images, text = os.path.join(out, 'images'), os.path.join(out, 'text')
-  os.makedirs(images, exist_ok=True)
-  os.makedirs(text, exist_ok=True)
-  for split, crops in image_crops().items():
-    np.savez(os.path.join(images, f'{split}.npz'), image=crops)
-  train, test = documentation_sentences()
-  for split, lines in (('train', train), ('test', test)):
-    with open(os.path.join(text, f'{split}.txt'), 'w') as f:
-      f.write('\n'.join(lines) + '\n')
-  return images, text, (len(train), len(test))
+def write_data(out, parts):
+  """Writes the data of `parts` under `out`; `{part: (data dir, train / test counts)}`."""
+  written = {}
+  if 'images' in parts:
+    images = os.path.join(out, 'images')
+    os.makedirs(images, exist_ok=True)
+    crops = image_crops()
+    for split, split_crops in crops.items():
+      np.savez(os.path.join(images, f'{split}.npz'), image=split_crops)
+    written['images'] = images, (len(crops['train']), len(crops['test']))
+  if 'text' in parts:
+    text = os.path.join(out, 'text')
+    os.makedirs(text, exist_ok=True)
+    train, test = documentation_sentences()
+    for split, lines in (('train', train), ('test', test)):
+      with open(os.path.join(text, f'{split}.txt'), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    written['text'] = text, (len(train), len(test))
+  return written
 
 
 def run(module, args):
@@ -171,17 +179,20 @@ def main():
   parts = [p for p in args.parts.split(',') if p]
   if not parts or set(parts) - {'images', 'text'}:
     parser.error(f'--parts={args.parts!r}; give images, text or images,text.')
-  images, text, counts = write_data(args.out)
-  print(f'data: {len(image_crops()["train"])} / 1024 image crops, {counts[0]} / '
-        f'{counts[1]} sentences (train / test)')
+  written = write_data(args.out, parts)
+  units = {'images': 'image crops', 'text': 'sentences'}
+  print('data: ' + ', '.join(f'{train} / {test} {units[name]}'
+                             for name, (_, (train, test)) in written.items())
+        + ' (train / test)')
   results = {}
-  for name, problem, model, gin_file, data, params in (
-      ('images', 'image_files', 'delta_vae_image', 'gin/image_tiny.gin', images,
+  for name, problem, model, gin_file, params in (
+      ('images', 'image_files', 'delta_vae_image', 'gin/image_tiny.gin',
        args.image_gin_param),
-      ('text', 'text_lines', 'delta_vae_text', 'gin/text_tiny.gin', text,
+      ('text', 'text_lines', 'delta_vae_text', 'gin/text_tiny.gin',
        args.text_gin_param)):
-    if name not in parts:
+    if name not in written:
       continue
+    data = written[name][0]
     run_dir = os.path.join(args.out, f'run_{name}')
     extra = (["--gin_param=train.final_splits=('test',)", '--gin_param=train.eval_every=0']
              + ["--gin_param=train.eval_split='test'"]

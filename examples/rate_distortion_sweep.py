@@ -99,10 +99,11 @@ def main():
   args = parser.parse_args()
   problem, gin_files = CONFIGS[args.config]
   steps = args.steps or (300 if args.quick else 500)
-  image_size = args.image_size or (8 if args.quick else 16)
-  if problem != 'image_shapes' and args.image_size:
+  if problem == 'image_shapes':
+    image_size = args.image_size or (8 if args.quick else 16)
+  elif args.image_size:
     parser.error(f'--image_size applies to image_shapes only; {problem} is 16x16.')
-  if problem != 'image_shapes':
+  else:
     image_size = 16
   nll_samples = args.nll_samples or (16 if args.quick else 64)
   max_examples = args.max_examples or (256 if args.quick else 512)

@@ -53,11 +53,9 @@ class ArText(base.TextDecoderModel):
     targets = tf.cast(features['targets'], tf.int32)
     mask = tf.cast(features['mask'], tf.float32)
     seed = tf.convert_to_tensor(seed, tf.int32)
-    inputs = text_common.shift_right(targets)
-    if training:
-      inputs = text_common.drop_tokens(
-          inputs, self.token_dropout,
-          tf.random.experimental.stateless_fold_in(seed, 1))
+    inputs = text_common.decoder_inputs(
+        targets, self.token_dropout, training,
+        tf.random.experimental.stateless_fold_in(seed, 1))
     logits = self.decoder(inputs, padding=mask <= 0.0, training=training, seed=seed,
                           dtype=self.compute_dtype)
     distortion = text_common.token_distortion(logits, targets, mask)

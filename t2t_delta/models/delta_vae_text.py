@@ -251,9 +251,8 @@ class DeltaVaeText(base.DeltaVaeModel, base.TextDecoderModel):
     loc, scale = self._posterior_params(targets, mask, training, encoder_seed)
     z = self.latent.reparameterized_sample(loc, scale, sample_seed)
 
-    inputs = text_common.shift_right(targets)
-    if training:
-      inputs = text_common.drop_tokens(inputs, self.token_dropout, token_seed)
+    inputs = text_common.decoder_inputs(targets, self.token_dropout, training,
+                                        token_seed)
     logits = self._decoder_logits(inputs, z, padding, training, decoder_seed)
     distortion = text_common.token_distortion(logits, targets, mask)
     rate_per_dim = self.rate_per_dim(loc, scale, mask)

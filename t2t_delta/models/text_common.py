@@ -36,6 +36,12 @@ def drop_tokens(inputs, rate, seed):
   return tf.where(keep, inputs, tf.cast(START_ID, inputs.dtype))
 
 
+def decoder_inputs(targets, token_dropout, training, seed):
+  """[B, T] targets -> decoder inputs: `shift_right`, then `drop_tokens` in training."""
+  inputs = shift_right(targets)
+  return drop_tokens(inputs, token_dropout, seed) if training else inputs
+
+
 def check_token_dropout(rate, model_name):
   if not 0.0 <= float(rate) < 1.0:
     raise UserError(f'{model_name}.token_dropout={rate!r}; it is the probability of '
