@@ -727,15 +727,24 @@ def _describe_nonfinite(flags):
 
 
 def _check_learning_rate(schedule, steps):
-  """UserError unless the schedule gives a finite rate >= 0 everywhere it is sampled
-  and > 0 at step 1 (a zero or negative rate trains nothing or diverges)."""
-  samples = sorted({1, 2, 10, 100, 1000, max(steps // 2, 1), max(min(steps, 2**62), 1)})
+  """UserError unless the schedule gives a finite rate >= 0 everywhere it is sampled,
+  > 0 at step 1 (a zero or negative rate trains nothing or diverges) and > 0 before
+  90% of `steps` (a schedule that has decayed to 0 long before the run ends, e.g. a
+  cosine whose `decay_steps` is below `train.steps`, wastes the steps after it)."""
+  early = max(int(0.9 * steps), 1)
+  samples = sorted({1, 2, 10, 100, 1000, max(steps // 2, 1), early,
+                    max(min(steps, 2**62), 1)})
   for step in samples:
     value = float(schedule(tf.constant(step, tf.int64)))
     if not math.isfinite(value) or value < 0 or (step == 1 and value <= 0):
       raise UserError(f'the learning rate is {value:g} at step {step}; it must be finite '
                       'and > 0: fix train.learning_rate or the bindings of its schedule '
                       '(e.g. constant_learning_rate.value).')
+    if value == 0 and step <= early:
+      raise UserError(f'the learning rate is 0 at step {step} of train.steps={steps}: '
+                      'the schedule ends before training does; set its length to the '
+                      'run\'s (e.g. linear_warmup_cosine_decay.decay_steps='
+                      f'{steps}) or train fewer steps.')
 
 
 def _steps_to_boundary(step, *periods):

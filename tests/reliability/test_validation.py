@@ -134,6 +134,13 @@ ROWS = {
         h.TINY + ['--gin_param=train.learning_rate=@constant_learning_rate',
                   '--gin_param=constant_learning_rate.value=0.0'],
         ['the learning rate is 0 at step 1'], True),
+    'learning_rate_ends_before_training': (
+        h.TINY + ['--gin_param=train.learning_rate=@linear_warmup_cosine_decay',
+                  '--gin_param=linear_warmup_cosine_decay.warmup_steps=2',
+                  '--gin_param=linear_warmup_cosine_decay.decay_steps=10',
+                  '--train_steps=40'],
+        ['the learning rate is 0 at step 10 of train.steps=40',
+         'linear_warmup_cosine_decay.decay_steps=40'], True),
     'adam_beta1_above_one': (h.TINY + ['--gin_param=adam.beta1=1.5'],
                              ['adam.beta1=1.5 is invalid', '[0, 1)'], True),
     'objective_negative_beta': (h.TINY + ['--gin_param=train.objective=@beta_vae',
