@@ -98,9 +98,6 @@ class _SyntheticImages(ImageProblem):
     return float(sum(math.log2(len(v)) for v in self.factor_names.values()))
 
 
-BAND_POSITIONS = tuple(f'row_{k}' for k in range(8))
-
-
 @registry.register_problem
 class ImageSynthetic(_SyntheticImages):
   """Grey grain under a horizontal band of coloured light: colour (8) x position (8).
@@ -122,19 +119,22 @@ class ImageSynthetic(_SyntheticImages):
   setting we measured made the δ-VAE's decoder use z there; examples/README.md.)
 
   Gin parameters: image_size (16), num_train (8192), num_eval (512), num_test (512),
-  seed (0), amplitude (0.22), noise (0.06), band_width (0.15), base_level (0.3);
-  intensities in units of the full range.
+  seed (0), amplitude (0.22), noise (0.06), band_width (0.15), base_level (0.3),
+  num_positions (8: the band's heights, evenly spaced; the factors then hold
+  log2(8 * num_positions) bits); intensities in units of the full range.
   """
 
   CHANNELS = 3
   MIN_IMAGE_SIZE = 8
   label_keys = ('colour', 'position')
-  factor_names = {'colour': LIGHTS, 'position': BAND_POSITIONS}
 
   def __init__(self, data_dir=None, image_size=16, num_train=8192, num_eval=512,
                num_test=512, seed=0, amplitude=0.22, noise=0.06, band_width=0.15,
-               base_level=0.3):
+               base_level=0.3, num_positions=8):
     super().__init__(data_dir, image_size, num_train, num_eval, num_test, seed)
+    self.num_positions = int(num_positions)
+    self.factor_names = {'colour': LIGHTS,
+                         'position': tuple(f'row_{k}' for k in range(self.num_positions))}
     self.amplitude = float(amplitude)
     self.noise = float(noise)
     self.band_width = float(band_width)
@@ -143,19 +143,22 @@ class ImageSynthetic(_SyntheticImages):
   def _check_args(self):
     super()._check_args()
     self._check_intensities('amplitude', 'noise', 'base_level')
+    if not 2 <= self.num_positions <= self.image_size:
+      raise UserError(f'{self.registered_name}.num_positions must be in [2, image_size='
+                      f'{self.image_size}], got {self.num_positions}.')
     if not self.band_width > 0.0:
       raise UserError(f'{self.registered_name}.band_width must be positive (a fraction '
                       f'of the image height), got {self.band_width}.')
 
   def band_centres(self):
-    """float32 `[8]`: each position's band centre in pixels from the top edge."""
-    return (np.arange(len(BAND_POSITIONS), dtype=np.float32) + 0.5) / len(
-        BAND_POSITIONS) * self.image_size
+    """float32 `[num_positions]`: each position's band centre in pixels from the top."""
+    return ((np.arange(self.num_positions, dtype=np.float32) + 0.5) / self.num_positions
+            * self.image_size)
 
   def _generate(self, rng, n):
     s = self.image_size
     colour = rng.integers(0, len(LIGHTS), n)
-    position = rng.integers(0, len(BAND_POSITIONS), n)
+    position = rng.integers(0, self.num_positions, n)
     rows = np.arange(s, dtype=np.float32) + 0.5
     offset = rows[None, :] - self.band_centres()[position][:, None]     # [N, s]
     band = np.exp(-offset ** 2 / (2.0 * (self.band_width * s) ** 2))

@@ -119,6 +119,20 @@ def test_image_synthetic_band_is_faint_per_pixel_but_clear_per_image():
       image_synthetic.ImageSynthetic(**bad).validate()
 
 
+def test_image_synthetic_number_of_band_heights():
+  p = image_synthetic.ImageSynthetic(num_positions=4, **SMALL)
+  np.testing.assert_allclose(p.band_centres(), [2.0, 6.0, 10.0, 14.0])
+  assert p.factor_entropy_bits() == pytest.approx(5.0)              # log2(8 * 4)
+  assert len(p.factor_names['position']) == 4
+  assert sorted(np.unique(p.arrays('train')['position'])) == [0, 1, 2, 3]
+  # The default keeps its 8 heights 2 pixels apart.
+  np.testing.assert_allclose(image_synthetic.ImageSynthetic().band_centres(),
+                             np.arange(8) * 2.0 + 1.0)
+  for bad in (1, 17):
+    with pytest.raises(UserError, match='num_positions must be in'):
+      image_synthetic.ImageSynthetic(num_positions=bad).validate()
+
+
 def test_image_synthetic_grey_factors_visible():
   p = image_synthetic.ImageSyntheticGrey(num_train=2048, num_eval=8, num_test=8)
   a = p.arrays('train')
