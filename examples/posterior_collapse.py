@@ -54,9 +54,8 @@ def train(name, model, extra, args):
              f'--model={model}', '--gin_file=gin/image_tiny.gin']
   command += [f'--gin_file={path}' for path in args.gin_file]
   command += [f'--output_dir={output_dir}', f'--seed={args.seed}'] + extra
-  if args.steps:   # the shipped file's cosine decays over its steps: keep them equal
-    command += [f'--train_steps={args.steps}',
-                f'--gin_param=linear_warmup_cosine_decay.decay_steps={args.steps}']
+  if args.steps:
+    command += [f'--train_steps={args.steps}']
   print('$', ' '.join(command[2:]), flush=True)
   subprocess.run(command, check=True, cwd=REPO)
   return output_dir

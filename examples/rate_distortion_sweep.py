@@ -129,8 +129,6 @@ def main():
         f'--problem={problem}', '--model=delta_vae_image'] +
         [f'--gin_file={path}' for path in gin_files] + [
         f'--output_dir={run_dir}', f'--train_steps={steps}',
-        # gin/image_tiny.gin's cosine decays over its own steps: over the run's here.
-        f'--gin_param=linear_warmup_cosine_decay.decay_steps={steps}',
         '--eval_every=0', '--gin_param=train.log_every=50',
         '--gin_param=train.final_splits = ()'] +
          common + [f'--gin_param={p}' for p in params + args.gin_param],

@@ -35,7 +35,6 @@ def train(output_dir, name, dtype='float32'):
                   'train.batch_size = 8', 'train.eval_batch_size = 128',
                   'linear_warmup_constant.warmup_steps = 5',
                   'linear_warmup_cosine_decay.warmup_steps = 5',
-                  f'linear_warmup_cosine_decay.decay_steps = {STEPS}',
                   f'{problem_name}.num_eval = 128', f'{problem_name}.num_test = 128',
                   f"{model_name}.compute_dtype = '{dtype}'",
                   # Pictures are read from the float32 runs only.

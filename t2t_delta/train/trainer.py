@@ -19,6 +19,7 @@ see `TrainConfig`.
 
 import contextlib
 import dataclasses
+import functools
 import math
 import os
 import signal
@@ -65,7 +66,8 @@ class TrainConfig:
     steps: total training steps.
     eval_every: evaluate the `eval_split` every this many steps (0: only at the end).
     eval_split / final_splits: split evaluated periodically / splits evaluated at the end.
-    learning_rate: schedule step -> lr (see `train/schedules.py`).
+    learning_rate: schedule (step, total_steps) -> lr, called with total_steps=steps
+      (see `train/schedules.py`).
     objective: per-example loss from the model's terms (see `objectives.py`).
     log_every: print a progress line every this many steps.
     steps_per_loop: steps run inside one compiled call (TPUs want > 1).
@@ -234,13 +236,16 @@ class Trainer:
                         f'{model_name}.* gin bindings.') from None
       self.variables = list(self.model.trainable_variables)
       try:
-        self.optimizer = Adam(self.variables, c.learning_rate)
+        schedule = functools.partial(c.learning_rate, total_steps=c.steps)
+        self.optimizer = Adam(self.variables, schedule)
         _check_learning_rate(self.optimizer.learning_rate_fn, c.steps)
       except UserError:
         raise
       except (ValueError, TypeError, tf.errors.InvalidArgumentError) as e:
         raise UserError(f'bad optimizer or learning-rate setting: {errors.first_line(e)}; '
-                        'check the adam.* and train.learning_rate bindings.') from None
+                        'check the adam.* and train.learning_rate bindings (a schedule '
+                        'is called as schedule(step, total_steps=train.steps); see '
+                        't2t_delta/train/schedules.py).') from None
     self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
     self.saver = checkpoints.Saver(self.checkpoint, output_dir, c.keep_checkpoint_max,
                                    self.optimizer.iterations, self.is_chief)
@@ -743,8 +748,9 @@ def _check_learning_rate(schedule, steps):
     if value == 0 and step <= early:
       raise UserError(f'the learning rate is 0 at step {step} of train.steps={steps}: '
                       'the schedule ends before training does; set its length to the '
-                      'run\'s (e.g. linear_warmup_cosine_decay.decay_steps='
-                      f'{steps}) or train fewer steps.')
+                      'run\'s (e.g. leave linear_warmup_cosine_decay.decay_steps '
+                      f'unbound: it then follows train.steps={steps}) or train fewer '
+                      'steps.')
 
 
 def _steps_to_boundary(step, *periods):

@@ -1,8 +1,12 @@
 """Learning-rate schedules."""
 
+import gin
 import pytest
 
-from t2t_delta.train import schedules
+from t2t_delta import registry
+from t2t_delta.runtime import gin_config
+from t2t_delta.train import schedules, strategies
+from t2t_delta.train import trainer as trainer_lib
 
 
 def test_delta_vae_schedule_warms_up_then_decays():
@@ -36,3 +40,47 @@ def test_linear_warmup_cosine_decay():
   assert lr(500, final_fraction=0.1) == pytest.approx(0.2)
   decay = [lr(s) for s in range(9, 110)]
   assert all(a >= b for a, b in zip(decay, decay[1:]))   # monotone after warm-up
+
+
+def test_cosine_decays_over_the_runs_length_unless_decay_steps_is_bound():
+  lr = lambda s, **kw: float(schedules.linear_warmup_cosine_decay(
+      s, value=2.0, warmup_steps=10, **kw))
+  assert lr(59, total_steps=110) == pytest.approx(1.0)   # half way through the run
+  assert lr(109, total_steps=110) == pytest.approx(0.0, abs=1e-6)
+  assert lr(109, total_steps=210) == pytest.approx(1.0)  # a longer run: half way
+  # An explicit decay_steps wins over the run's length.
+  assert lr(109, total_steps=210, decay_steps=110) == pytest.approx(0.0, abs=1e-6)
+  with pytest.raises(ValueError, match='decay_steps or the run'):
+    lr(5)
+
+
+@pytest.mark.parametrize('schedule', [schedules.constant, schedules.delta_vae_schedule,
+                                      schedules.linear_warmup_constant])
+def test_schedules_that_ignore_the_runs_length_accept_it(schedule):
+  assert float(schedule(50, total_steps=10)) == pytest.approx(float(schedule(50)))
+
+
+def test_total_steps_cannot_be_bound_in_gin():
+  gin.clear_config()
+  with pytest.raises(ValueError, match='total_steps'):
+    gin.parse_config('linear_warmup_cosine_decay.total_steps = 5')
+  gin.clear_config()
+
+
+@pytest.mark.parametrize('steps', [40, 80])
+def test_trainer_passes_train_steps_to_the_schedule(tmp_path, steps):
+  gin_config.parse_gin(gin_params=[
+      'train.batch_size = 8', 'vae_conv.hidden = 8', 'vae_conv.latent_dim = 4',
+      f'train.steps = {steps}', 'train.learning_rate = @linear_warmup_cosine_decay',
+      'linear_warmup_cosine_decay.value = 1.0',
+      'linear_warmup_cosine_decay.warmup_steps = 2'])
+  try:
+    trainer = trainer_lib.Trainer(registry.problem('tiny_images')(),
+                                  registry.model('vae_conv'), str(tmp_path / 'run'),
+                                  strategies.make_strategy('cpu'), seed=0,
+                                  config=trainer_lib.TrainConfig())
+    lr = trainer.optimizer.learning_rate_fn
+    assert float(lr(steps)) == pytest.approx(0.0, abs=1e-6)    # the run's last step
+    assert float(lr(steps // 2 + 1)) == pytest.approx(0.5, abs=0.05)
+  finally:
+    gin.clear_config()
