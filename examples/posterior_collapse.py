@@ -55,7 +55,7 @@ def train(name, model, extra, args):
   command += [f'--gin_file={path}' for path in args.gin_file]
   command += [f'--output_dir={output_dir}', f'--seed={args.seed}'] + extra
   if args.steps:
-    command += [f'--train_steps={args.steps}']
+    command.append(f'--train_steps={args.steps}')
   print('$', ' '.join(command[2:]), flush=True)
   subprocess.run(command, check=True, cwd=REPO)
   return output_dir
