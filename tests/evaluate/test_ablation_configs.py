@@ -72,10 +72,13 @@ def test_tiny_files_build_their_model(path):
 
 
 def test_image_tiny_ships_the_latent_levers():
-  """The README's main job: z in every gated block, informative posterior start."""
+  """The README's main job: z in every gated block, informative posterior start, and
+  the band at 4 heights (5 bits of factors) instead of the problem's default 8."""
   try:
     gin_config.parse_gin(['gin/image_tiny.gin'])
     problem = registry.problem('image_synthetic')(num_train=8)
+    assert problem.num_positions == 4
+    assert problem.factor_entropy_bits() == pytest.approx(5.0)
     model = registry.model('delta_vae_image')(problem)
     assert model.decoder.latent_in_blocks
     # Informative start: posterior means differ between images by O(1) from step 0.
