@@ -121,7 +121,8 @@ class ImageSynthetic(_SyntheticImages):
   Gin parameters: image_size (16), num_train (8192), num_eval (512), num_test (512),
   seed (0), amplitude (0.22), noise (0.06), band_width (0.15), base_level (0.3),
   num_positions (8: the band's heights, evenly spaced; the factors then hold
-  log2(8 * num_positions) bits); intensities in units of the full range.
+  log2(8 * num_positions) bits; `gin/image_tiny.gin` binds 4, 5 bits); intensities in
+  units of the full range.
   """
 
   CHANNELS = 3
