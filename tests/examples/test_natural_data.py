@@ -1,23 +1,12 @@
 """examples/natural_data.py: the real-sentence data it builds from the Python install."""
 
-import importlib.util
-import os
-
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _module():
-  spec = importlib.util.spec_from_file_location(
-      'natural_data', os.path.join(REPO, 'examples', 'natural_data.py'))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+import example_scripts
 
 
 def test_documentation_sentences_are_distinct_short_and_split_one_in_ten():
-  natural_data = _module()
+  natural_data = example_scripts.load('natural_data')
   train, test = natural_data.documentation_sentences()
   # Python's documentation topics alone give about 1,300 sentences; the standard
   # library's docstrings bring ten times as many.
@@ -31,7 +20,7 @@ def test_documentation_sentences_are_distinct_short_and_split_one_in_ten():
 
 
 def test_sentences_of_splits_on_sentence_ends_and_filters_by_length():
-  natural_data = _module()
+  natural_data = example_scripts.load('natural_data')
   text = ('Short one. This sentence has exactly six words. lower case start is '
           'skipped here. Another valid sentence with enough words here!')
   assert natural_data._sentences_of(text) == [
@@ -40,7 +29,7 @@ def test_sentences_of_splits_on_sentence_ends_and_filters_by_length():
 
 
 def test_parts_flag_rejects_unknown_parts(monkeypatch, capsys):
-  natural_data = _module()
+  natural_data = example_scripts.load('natural_data')
   monkeypatch.setattr('sys.argv', ['natural_data.py', '--parts=audio'])
   with pytest.raises(SystemExit) as exit_info:
     natural_data.main()

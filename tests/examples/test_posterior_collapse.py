@@ -1,20 +1,10 @@
 """examples/posterior_collapse.py: the verdict on one seed's three runs, and --seeds."""
 
 import argparse
-import importlib.util
-import os
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _module():
-  spec = importlib.util.spec_from_file_location(
-      'posterior_collapse', os.path.join(REPO, 'examples', 'posterior_collapse.py'))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+import example_scripts
 
 
 class _Problem:
@@ -43,7 +33,7 @@ def _records(delta_gain=311.4, delta_contrastive=6.6, delta_nelbo=6.031,
 
 
 def _judge(records):
-  module = _module()
+  module = example_scripts.load('posterior_collapse')
   args = argparse.Namespace(problem='image_synthetic')
   return module.judge(0, records, _Problem(), args)
 
@@ -65,7 +55,7 @@ def test_the_contrast_fails_when_one_half_fails(change):
 
 
 def test_seeds_parse_as_a_comma_separated_list():
-  module = _module()
+  module = example_scripts.load('posterior_collapse')
   assert module.seed_list('0,1, 2') == [0, 1, 2]
   for text in ('', 'a', '0;1'):
     with pytest.raises(argparse.ArgumentTypeError, match='--seeds'):
