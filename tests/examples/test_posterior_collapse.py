@@ -43,7 +43,7 @@ def test_the_contrast_holds_for_an_informative_delta_vae_and_a_collapsed_vae():
 
 
 @pytest.mark.parametrize('change', [
-    {'vae_gain': 0.103},              # seed 1 of the main job: on the 0.1-bit line
+    {'vae_gain': 0.103},              # seed 1 in batches of 16: on the 0.1-bit line
     {'vae_gain': -0.2},               # a gain far below 0 is a decoder that reads z too
     {'vae_rate': 0.4},                # above 1% of δ = 33.76 bits
     {'delta_gain': 3.9},              # below max(4, 5 / 2) bits
